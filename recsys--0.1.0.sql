@@ -1,0 +1,125 @@
+-- recsys 0.1.0: recommendation models inside PostgreSQL.
+\echo Use "CREATE EXTENSION recsys" to load this file. \quit
+
+-- ---------------------------------------------------------------------------------
+-- The model type: one value holding a trained model (factors, ID dictionaries, seen
+-- items, popularity, training history). Text form: 'recsys:' || base64 (pg_dump);
+-- binary form: the raw bytes (binary COPY). Both inputs validate every field.
+
+CREATE TYPE @extschema@.model;
+
+CREATE FUNCTION @extschema@.model_in(cstring) RETURNS @extschema@.model
+  AS 'MODULE_PATHNAME', 'recsys_model_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.model_out(@extschema@.model) RETURNS cstring
+  AS 'MODULE_PATHNAME', 'recsys_model_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.model_recv(internal) RETURNS @extschema@.model
+  AS 'MODULE_PATHNAME', 'recsys_model_recv' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.model_send(@extschema@.model) RETURNS bytea
+  AS 'MODULE_PATHNAME', 'recsys_model_send' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE @extschema@.model (
+  INPUT = @extschema@.model_in,
+  OUTPUT = @extschema@.model_out,
+  RECEIVE = @extschema@.model_recv,
+  SEND = @extschema@.model_send,
+  INTERNALLENGTH = VARIABLE,
+  ALIGNMENT = double,
+  STORAGE = external
+);
+COMMENT ON TYPE @extschema@.model IS 'A trained recsys model (see recsys.model_info)';
+
+CREATE FUNCTION @extschema@.model_info(model @extschema@.model) RETURNS jsonb
+  AS 'MODULE_PATHNAME', 'recsys_model_info' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.model_info(@extschema@.model) IS
+  'Algorithm, parameters, users, items, interactions, factors, bytes, training seconds, loss history and fingerprint of a model';
+
+-- ---------------------------------------------------------------------------------
+-- Training: implicit-feedback ALS as an aggregate.
+-- user and item may be smallint, integer, bigint, text, varchar or uuid (independently).
+
+CREATE FUNCTION @extschema@.train_trans(internal, anyelement, anycompatible) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_train_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.train_trans(internal, anyelement, anycompatible, double precision) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_train_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.train_trans(internal, anyelement, anycompatible, double precision, jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_train_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.train_trans(internal, anyelement, anycompatible, jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_train_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.train_combine(internal, internal) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_train_combine' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.train_serialize(internal) RETURNS bytea
+  AS 'MODULE_PATHNAME', 'recsys_train_serialize' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.train_deserialize(bytea, internal) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_train_deserialize' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.als_final(internal) RETURNS @extschema@.model
+  AS 'MODULE_PATHNAME', 'recsys_als_final' LANGUAGE C PARALLEL SAFE;
+
+CREATE AGGREGATE @extschema@.train_als("user" anyelement, item anycompatible) (
+  SFUNC = @extschema@.train_trans, STYPE = internal, FINALFUNC = @extschema@.als_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
+  SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_als("user" anyelement, item anycompatible, weight double precision) (
+  SFUNC = @extschema@.train_trans, STYPE = internal, FINALFUNC = @extschema@.als_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
+  SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_als("user" anyelement, item anycompatible, weight double precision, options jsonb) (
+  SFUNC = @extschema@.train_trans, STYPE = internal, FINALFUNC = @extschema@.als_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
+  SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_als("user" anyelement, item anycompatible, options jsonb) (
+  SFUNC = @extschema@.train_trans, STYPE = internal, FINALFUNC = @extschema@.als_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
+  SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.train_als(anyelement, anycompatible, double precision, jsonb) IS
+  'Implicit-feedback ALS (Hu, Koren & Volinsky 2008) with a conjugate-gradient solve; options: factors, iterations, regularization, alpha, cg_steps, seed, init_scale, store_seen, calculate_loss, verbose, threads';
+
+-- ---------------------------------------------------------------------------------
+-- Serving.
+
+CREATE FUNCTION @extschema@.recommend(model @extschema@.model, "user" anyelement, k integer,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, anyelement, integer, boolean, boolean) IS
+  'Top-k items for a user, best first; items come back in the type of the user argument. An unknown user gets the most popular items unless cold_start is false';
+
+CREATE FUNCTION @extschema@.recommend(model @extschema@.model, "user" anyelement, k integer, item_type anycompatible,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item anycompatible, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, anyelement, integer, anycompatible, boolean, boolean) IS
+  'Top-k items for a user when item IDs have another type than user IDs: pass a typed NULL as item_type, e.g. NULL::text';
+
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id anyelement, k integer)
+  RETURNS TABLE(item anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, anyelement, integer) IS
+  'The k items most similar to an item (cosine of item factors), the item itself excluded';
+
+CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id anyelement, k integer)
+  RETURNS TABLE("user" anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_users' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_users(@extschema@.model, anyelement, integer) IS
+  'The k users most similar to a user (cosine of user factors), the user excluded';
+
+CREATE FUNCTION @extschema@.score(model @extschema@.model, "user" anyelement, item anycompatible) RETURNS real
+  AS 'MODULE_PATHNAME', 'recsys_score' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.score(@extschema@.model, anyelement, anycompatible) IS
+  'The score recommend ranks by, for one (user, item) pair; NULL when the user or item is not in the model';
+
+CREATE FUNCTION @extschema@.item_factors(model @extschema@.model)
+  RETURNS TABLE(item text, factors real[])
+  AS 'MODULE_PATHNAME', 'recsys_item_factors' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.item_factors(model @extschema@.model, id_type anyelement)
+  RETURNS TABLE(item anyelement, factors real[])
+  AS 'MODULE_PATHNAME', 'recsys_item_factors' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.item_factors(@extschema@.model) IS
+  'The learned item embeddings, IDs as text; item_factors(model, NULL::bigint) returns IDs in a given type';
+CREATE FUNCTION @extschema@.user_factors(model @extschema@.model)
+  RETURNS TABLE("user" text, factors real[])
+  AS 'MODULE_PATHNAME', 'recsys_user_factors' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.user_factors(model @extschema@.model, id_type anyelement)
+  RETURNS TABLE("user" anyelement, factors real[])
+  AS 'MODULE_PATHNAME', 'recsys_user_factors' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.user_factors(@extschema@.model) IS
+  'The learned user embeddings, IDs as text; user_factors(model, NULL::bigint) returns IDs in a given type';

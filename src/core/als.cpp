@@ -1,0 +1,473 @@
+#include "als.h"
+
+#include <Eigen/Dense>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#ifdef __AVX__
+#include <immintrin.h>
+#endif
+
+namespace recsys {
+
+namespace {
+
+// Rows per Gram block and per loss block. Reductions always run over these fixed
+// blocks and add the partial results in block order, so nothing depends on threads.
+constexpr int64_t kGramBlockRows = 4096;
+constexpr int64_t kLossBlockRows = 1024;
+// Most rows a solve task takes (fewer when the rows are heavy).
+constexpr int64_t kMaxChunkRows = 256;
+// How many entries ahead the row loops prefetch the other side's factor rows.
+#ifndef PF
+#define PF 4
+#endif
+constexpr int64_t kPrefetchAhead = PF;
+// CG stops once r.r falls below this, as implicit does.
+constexpr float kCgEpsilon = 1e-20f;
+
+using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// ---- Small SIMD layer. GCC/Clang vector extensions: 8 floats per vector (one AVX
+// register; two SSE registers elsewhere). Every reduction below runs in a fixed lane
+// order, so results depend only on the values, never on alignment or threads.
+typedef float v8f __attribute__((vector_size(32)));
+
+// Unaligned load / store of 8 floats.
+inline v8f load8(const float* p) {
+  v8f v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store8(float* p, v8f v) { std::memcpy(p, &v, sizeof v); }
+
+// 8 copies of s.
+inline v8f splat8(float s) { return v8f{s, s, s, s, s, s, s, s}; }
+
+// a * b + c, fused when the target has FMA.
+inline v8f fmadd8(v8f a, v8f b, v8f c) {
+#ifdef __FMA__
+  return _mm256_fmadd_ps(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+// Sum of the 8 lanes as ((0+4)+(2+6)) + ((1+5)+(3+7)).
+inline float hsum8(v8f v) {
+#ifdef __AVX__
+  __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+#else
+  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+#endif
+}
+
+// The kernels below take V = f / 8 as a compile-time constant (V > 0), which keeps
+// accumulators in registers, or V = 0 for any f (vector blocks plus a scalar tail).
+
+// a.b over f floats.
+template <int V>
+inline float dot(const float* __restrict a, const float* __restrict b, int f) {
+  const int nv = V > 0 ? V : f / 8;
+  v8f acc0 = v8f{}, acc1 = v8f{};
+  int q = 0;
+  for (; q + 1 < nv; q += 2) {
+    acc0 = fmadd8(load8(a + 8 * q), load8(b + 8 * q), acc0);
+    acc1 = fmadd8(load8(a + 8 * q + 8), load8(b + 8 * q + 8), acc1);
+  }
+  if (q < nv) acc0 = fmadd8(load8(a + 8 * q), load8(b + 8 * q), acc0);
+  float s = hsum8(acc0 + acc1);
+  if (V == 0)
+    for (int j = 8 * nv; j < f; ++j) s += a[j] * b[j];
+  return s;
+}
+
+// out = A v for the symmetric f x f row-major matrix A, computed as the sum of A's rows
+// scaled by v (rows in order 0..f-1), in column tiles of up to 64 held in registers.
+template <int V>
+inline void symv(const float* __restrict a, const float* __restrict v, float* __restrict out, int f) {
+  const int nv = V > 0 ? V : f / 8;
+  constexpr int kTile = 8;  // vectors per tile
+  for (int t0 = 0; t0 < nv; t0 += kTile) {
+    const int width = std::min(kTile, nv - t0);
+    v8f acc[kTile];
+    for (int q = 0; q < width; ++q) acc[q] = v8f{};
+    for (int k = 0; k < f; ++k) {
+      const v8f vk = splat8(v[k]);
+      const float* row = a + static_cast<int64_t>(k) * f + 8 * t0;
+      for (int q = 0; q < width; ++q) acc[q] = fmadd8(vk, load8(row + 8 * q), acc[q]);
+    }
+    for (int q = 0; q < width; ++q) store8(out + 8 * (t0 + q), acc[q]);
+  }
+  if (V == 0 && 8 * nv < f) {
+    for (int j = 8 * nv; j < f; ++j) out[j] = 0.0f;
+    for (int k = 0; k < f; ++k) {
+      const float* row = a + static_cast<int64_t>(k) * f;
+      for (int j = 8 * nv; j < f; ++j) out[j] += v[k] * row[j];
+    }
+  }
+}
+
+// Hints the cache to fetch one factor row of f floats.
+inline void prefetch_row(const float* row, int f) {
+  for (int b = 0; b < f; b += 16) __builtin_prefetch(row + b, 0, 3);
+}
+
+// out += sum_k coef(w_k, y_k.v) * y_k over one row's entries, y_k the factor row of
+// item k. With V > 0 the output stays in registers for the whole row.
+template <int V, class Coef>
+inline void accumulate_items(const float* __restrict y_all, int f, const int32_t* __restrict items,
+                             const float* __restrict weights, int64_t count, const float* __restrict v,
+                             float* __restrict out, Coef coef) {
+  auto row_of = [&](int64_t k) { return y_all + static_cast<int64_t>(items[k]) * f; };
+  if constexpr (V > 0) {
+    v8f acc[V];
+    for (int q = 0; q < V; ++q) acc[q] = load8(out + 8 * q);
+    for (int64_t k = 0; k < count; ++k) {
+      if (k + kPrefetchAhead < count) prefetch_row(row_of(k + kPrefetchAhead), f);
+      const float* y = row_of(k);
+      const v8f s = splat8(coef(weights[k], dot<V>(y, v, f)));
+      for (int q = 0; q < V; ++q) acc[q] = fmadd8(s, load8(y + 8 * q), acc[q]);
+    }
+    for (int q = 0; q < V; ++q) store8(out + 8 * q, acc[q]);
+  } else {
+    const int nv = f / 8;
+    for (int64_t k = 0; k < count; ++k) {
+      if (k + kPrefetchAhead < count) prefetch_row(row_of(k + kPrefetchAhead), f);
+      const float* y = row_of(k);
+      const float s = coef(weights[k], dot<0>(y, v, f));
+      const v8f s8 = splat8(s);
+      for (int q = 0; q < nv; ++q) store8(out + 8 * q, fmadd8(s8, load8(y + 8 * q), load8(out + 8 * q)));
+      for (int j = 8 * nv; j < f; ++j) out[j] += s * y[j];
+    }
+  }
+}
+
+// The CG row solve (see cg_solve_row) with caller-provided scratch of 3 * f floats.
+template <int V>
+void cg_row(const float* __restrict yty, const float* __restrict y_all, int f, const int32_t* __restrict items,
+            const float* __restrict weights, int64_t count, float alpha, int steps, float* __restrict x,
+            float* __restrict scratch) {
+  if (V > 0) f = 8 * V;
+  if (count == 0) {
+    // No observations: b = 0, so the exact solution is x = 0.
+    for (int j = 0; j < f; ++j) x[j] = 0.0f;
+    return;
+  }
+  float* __restrict r = scratch;
+  float* __restrict p = scratch + f;
+  float* __restrict ap = scratch + 2 * f;
+
+  // r = b - A x = -(YtY + lambda I) x + sum_i (c_i p_i - (c_i - 1) y_i.x) y_i.
+  symv<V>(yty, x, r, f);
+  for (int j = 0; j < f; ++j) r[j] = -r[j];
+  accumulate_items<V>(y_all, f, items, weights, count, x, r, [alpha](float w, float s) {
+    const float c1 = alpha * std::fabs(w);  // c - 1
+    return (w > 0 ? 1.0f + c1 : 0.0f) - c1 * s;
+  });
+  float rs = dot<V>(r, r, f);
+  if (rs < kCgEpsilon) return;
+  for (int j = 0; j < f; ++j) p[j] = r[j];
+
+  for (int step = 0; step < steps; ++step) {
+    // ap = A p = (YtY + lambda I) p + sum_i (c_i - 1) (y_i.p) y_i.
+    symv<V>(yty, p, ap, f);
+    accumulate_items<V>(y_all, f, items, weights, count, p, ap,
+                        [alpha](float w, float s) { return alpha * std::fabs(w) * s; });
+    const float pap = dot<V>(p, ap, f);
+    if (!(pap > 0.0f)) break;  // only when A is singular along p (lambda = 0)
+    const float step_len = rs / pap;
+    for (int j = 0; j < f; ++j) {
+      x[j] += step_len * p[j];
+      r[j] -= step_len * ap[j];
+    }
+    const float rs_new = dot<V>(r, r, f);
+    if (rs_new < kCgEpsilon) break;
+    const float beta = rs_new / rs;
+    for (int j = 0; j < f; ++j) p[j] = r[j] + beta * p[j];
+    rs = rs_new;
+  }
+}
+
+using RowSolver = void (*)(const float*, const float*, int, const int32_t*, const float*, int64_t, float, int,
+                           float*, float*);
+
+// The row solver for f factors: a fixed-size instance when f is a multiple of 8 up to
+// 128, else the generic one.
+RowSolver row_solver_for(int f) {
+  switch (f % 8 == 0 ? f / 8 : 0) {
+    case 1: return &cg_row<1>;
+    case 2: return &cg_row<2>;
+    case 3: return &cg_row<3>;
+    case 4: return &cg_row<4>;
+    case 5: return &cg_row<5>;
+    case 6: return &cg_row<6>;
+    case 7: return &cg_row<7>;
+    case 8: return &cg_row<8>;
+    case 9: return &cg_row<9>;
+    case 10: return &cg_row<10>;
+    case 11: return &cg_row<11>;
+    case 12: return &cg_row<12>;
+    case 13: return &cg_row<13>;
+    case 14: return &cg_row<14>;
+    case 15: return &cg_row<15>;
+    case 16: return &cg_row<16>;
+    default: return &cg_row<0>;
+  }
+}
+
+// Scratch floats per thread for the row solver, padded to whole cache lines.
+int64_t scratch_stride(int f) { return static_cast<int64_t>(align_up(static_cast<uint64_t>(3 * f), 16)); }
+
+// Splits rows into solve tasks of roughly equal cost (at most kMaxChunkRows rows each),
+// so a few very active users or popular items do not leave threads idle. Returns the
+// task boundaries. Task layout never affects results: every row is solved on its own.
+std::vector<int64_t> plan_chunks(const CsrMatrix& m, int f, int threads) {
+  const auto row_cost = [&](int64_t r) {
+    return static_cast<double>(f) + 2.0 * static_cast<double>(m.indptr[r + 1] - m.indptr[r]);
+  };
+  double total = 0;
+  for (int64_t r = 0; r < m.rows; ++r) total += row_cost(r);
+  const double target = std::max(total / (32.0 * threads), 1.0);
+  std::vector<int64_t> bounds{0};
+  double acc = 0;
+  for (int64_t r = 0; r < m.rows; ++r) {
+    acc += row_cost(r);
+    if (acc >= target || r + 1 - bounds.back() >= kMaxChunkRows) {
+      bounds.push_back(r + 1);
+      acc = 0;
+    }
+  }
+  if (bounds.back() != m.rows) bounds.push_back(m.rows);
+  return bounds;
+}
+
+// Solves every row of `m` for `x` (m.rows x f) against the fixed other side `y`
+// (m.cols x f); yty = Y^T Y + lambda I as float f x f.
+void solve_side(const CsrMatrix& m, const std::vector<int64_t>& chunks, const float* yty, const float* y, int f,
+                float alpha, int steps, int threads, const CancelToken& cancel, float* x) {
+  const RowSolver solve = row_solver_for(f);
+  const int64_t stride = scratch_stride(f);
+  std::vector<float> scratch(static_cast<size_t>(stride * threads + 16));  // one block per thread
+  const int64_t n_tasks = static_cast<int64_t>(chunks.size()) - 1;
+  parallel_for(n_tasks, threads, cancel, [&](int64_t task, int thread) {
+    float* buf = scratch.data() + stride * thread;
+    for (int64_t row = chunks[task]; row < chunks[task + 1]; ++row) {
+      const int64_t begin = m.indptr[row];
+      solve(yty, y, f, m.indices.data() + begin, m.values.data() + begin, m.indptr[row + 1] - begin, alpha, steps,
+            x + row * f, buf);
+    }
+  });
+}
+
+// M^T M (f x f, double) of the row-major rows x f matrix M: float GEMMs over fixed
+// kGramBlockRows-row blocks, added in block order; exactly symmetric.
+Eigen::MatrixXd gram(const float* m, int64_t rows, int f, int threads, const CancelToken& cancel) {
+  Eigen::MatrixXd total = Eigen::MatrixXd::Zero(f, f);
+  const int64_t n_blocks = (rows + kGramBlockRows - 1) / kGramBlockRows;
+  // Blocks are computed in parallel a group at a time and summed in order; the group
+  // size only bounds memory and does not change the result.
+  const int64_t group = std::max<int64_t>(1, 2 * threads);
+  std::vector<Eigen::MatrixXf> partial(static_cast<size_t>(std::min(group, std::max<int64_t>(n_blocks, 1))));
+  for (int64_t g0 = 0; g0 < n_blocks; g0 += group) {
+    const int64_t count = std::min(group, n_blocks - g0);
+    parallel_for(count, threads, cancel, [&](int64_t t, int) {
+      const int64_t b0 = (g0 + t) * kGramBlockRows;
+      const int64_t nb = std::min(kGramBlockRows, rows - b0);
+      Eigen::Map<const RowMajorF> block(m + b0 * f, nb, f);
+      partial[static_cast<size_t>(t)].noalias() = block.transpose() * block;
+    });
+    for (int64_t t = 0; t < count; ++t) total += partial[static_cast<size_t>(t)].cast<double>();
+  }
+  Eigen::MatrixXd symmetric = (total + total.transpose()) * 0.5;
+  return symmetric;
+}
+
+// YtY + lambda I as float, the system matrix shared by every row of a half-sweep.
+std::vector<float> regularized(const Eigen::MatrixXd& g, double lambda) {
+  const int f = static_cast<int>(g.rows());
+  std::vector<float> out(static_cast<size_t>(f) * f);
+  for (int a = 0; a < f; ++a)
+    for (int b = 0; b < f; ++b) out[static_cast<size_t>(a) * f + b] = static_cast<float>(g(a, b) + (a == b ? lambda : 0.0));
+  return out;
+}
+
+// a.b in double (products of floats are exact in double), in two 4-lane accumulators.
+inline double dot_double(const float* a, const float* b, int f) {
+  typedef float v4f __attribute__((vector_size(16)));
+  typedef double v4d __attribute__((vector_size(32)));
+  auto load4 = [](const float* p) {
+    v4f v;
+    std::memcpy(&v, p, sizeof v);
+    return __builtin_convertvector(v, v4d);
+  };
+  v4d acc0 = v4d{}, acc1 = v4d{};
+  int j = 0;
+  for (; j + 8 <= f; j += 8) {
+    acc0 += load4(a + j) * load4(b + j);
+    acc1 += load4(a + j + 4) * load4(b + j + 4);
+  }
+  if (j + 4 <= f) {
+    acc0 += load4(a + j) * load4(b + j);
+    j += 4;
+  }
+  const v4d acc = acc0 + acc1;
+  double s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+  for (; j < f; ++j) s += static_cast<double>(a[j]) * b[j];
+  return s;
+}
+
+// The normalized objective given the Gram matrices gx = X^T X and gy = Y^T Y:
+//   sum over all pairs of s^2 = trace(gx gy); observed pairs add c (p - s)^2 - s^2.
+double loss_from_grams(const CsrMatrix& ui, const AlsParams& params, int threads, const CancelToken& cancel,
+                       const float* x, const float* y, const Eigen::MatrixXd& gx, const Eigen::MatrixXd& gy) {
+  const int f = params.factors;
+  const double alpha = params.alpha;
+  const int64_t n_blocks = (ui.rows + kLossBlockRows - 1) / kLossBlockRows;
+  std::vector<double> block_loss(static_cast<size_t>(n_blocks), 0.0);
+  std::vector<double> block_conf(static_cast<size_t>(n_blocks), 0.0);
+  parallel_for(n_blocks, threads, cancel, [&](int64_t b, int) {
+    double loss = 0, conf = 0;
+    const int64_t end = std::min(ui.rows, (b + 1) * kLossBlockRows);
+    for (int64_t u = b * kLossBlockRows; u < end; ++u) {
+      const float* xu = x + u * f;
+      for (int64_t k = ui.indptr[u]; k < ui.indptr[u + 1]; ++k) {
+        const float* yi = y + static_cast<int64_t>(ui.indices[k]) * f;
+        const double s = dot_double(xu, yi, f);
+        const double w = ui.values[k];
+        const double c1 = alpha * std::fabs(w);
+        const double pref = w > 0 ? 1.0 : 0.0;
+        loss += (1.0 + c1) * (pref - s) * (pref - s) - s * s;
+        conf += c1;
+      }
+    }
+    block_loss[static_cast<size_t>(b)] = loss;
+    block_conf[static_cast<size_t>(b)] = conf;
+  });
+  double observed = 0, extra_conf = 0;
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    observed += block_loss[static_cast<size_t>(b)];
+    extra_conf += block_conf[static_cast<size_t>(b)];
+  }
+  const double all_pairs = gx.cwiseProduct(gy).sum();
+  const double norms = gx.trace() + gy.trace();
+  const double total_conf = static_cast<double>(ui.rows) * static_cast<double>(ui.cols) + extra_conf;
+  if (!(total_conf > 0)) return 0.0;
+  return (all_pairs + observed + params.regularization * norms) / total_conf;
+}
+
+// Throws InvalidParameter unless params and the matrices fit together.
+void validate(const CsrMatrix& ui, const CsrMatrix* iu, const AlsParams& params) {
+  if (params.factors < 1 || params.factors > 4096)
+    fail(ErrorKind::InvalidParameter, "factors must be between 1 and 4096, got " + std::to_string(params.factors));
+  if (params.iterations < 0) fail(ErrorKind::InvalidParameter, "iterations must not be negative");
+  if (params.cg_steps < 1) fail(ErrorKind::InvalidParameter, "cg_steps must be at least 1");
+  if (!(params.regularization >= 0) || !std::isfinite(params.regularization))
+    fail(ErrorKind::InvalidParameter, "regularization must be a finite number >= 0");
+  if (!(params.alpha >= 0) || !std::isfinite(params.alpha))
+    fail(ErrorKind::InvalidParameter, "alpha must be a finite number >= 0");
+  if (!std::isfinite(params.init_scale)) fail(ErrorKind::InvalidParameter, "init_scale must be finite");
+  auto check_shape = [](const CsrMatrix& m, const char* name) {
+    if (m.rows < 0 || m.cols < 0 || static_cast<int64_t>(m.indptr.size()) != m.rows + 1 ||
+        m.values.size() != m.indices.size() || m.indptr.back() != m.nnz())
+      fail(ErrorKind::Internal, std::string("malformed CSR matrix ") + name);
+  };
+  check_shape(ui, "user_items");
+  if (iu) {
+    check_shape(*iu, "item_users");
+    if (iu->rows != ui.cols || iu->cols != ui.rows || iu->nnz() != ui.nnz())
+      fail(ErrorKind::Internal, "item_users is not the transpose of user_items");
+  }
+}
+
+// SplitMix64: advances the state and returns the next 64-bit output.
+inline uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+// Fills a rows x f matrix with U[0,1) * scale from a stream keyed by (seed, matrix id,
+// row), so every value is fixed by the seed regardless of threads.
+void init_factors(float* m, int64_t rows, int f, uint64_t seed, uint64_t matrix_id, float scale, int threads,
+                  const CancelToken& cancel) {
+  constexpr int64_t kRowsPerTask = 1024;
+  uint64_t s = seed;
+  const uint64_t seed_key = splitmix64(s);
+  parallel_for((rows + kRowsPerTask - 1) / kRowsPerTask, threads, cancel, [&](int64_t task, int) {
+    const int64_t end = std::min(rows, (task + 1) * kRowsPerTask);
+    for (int64_t r = task * kRowsPerTask; r < end; ++r) {
+      uint64_t state = seed_key ^ (matrix_id * 0xD1B54A32D192ED03ULL);
+      state = splitmix64(state) ^ (static_cast<uint64_t>(r) * 0xA0761D6478BD642FULL);
+      float* row = m + r * f;
+      for (int j = 0; j < f; ++j)
+        row[j] = static_cast<float>(splitmix64(state) >> 40) * (1.0f / 16777216.0f) * scale;
+    }
+  });
+}
+
+}  // namespace
+
+void cg_solve_row(const float* yty, const float* item_factors, int factors, const int32_t* items,
+                  const float* weights, int64_t count, float alpha, int steps, float* x) {
+  if (factors < 1) fail(ErrorKind::InvalidParameter, "factors must be positive");
+  std::vector<float> scratch(static_cast<size_t>(scratch_stride(factors)));
+  row_solver_for(factors)(yty, item_factors, factors, items, weights, count, alpha, steps, x, scratch.data());
+}
+
+double implicit_als_loss(const CsrMatrix& user_items, const AlsParams& params, int threads,
+                         const CancelToken& cancel, const float* user_factors, const float* item_factors) {
+  validate(user_items, nullptr, params);
+  threads = resolve_threads(threads);
+  const Eigen::MatrixXd gx = gram(user_factors, user_items.rows, params.factors, threads, cancel);
+  const Eigen::MatrixXd gy = gram(item_factors, user_items.cols, params.factors, threads, cancel);
+  return loss_from_grams(user_items, params, threads, cancel, user_factors, item_factors, gx, gy);
+}
+
+void train_implicit_als(const CsrMatrix& user_items, const CsrMatrix& item_users, const AlsParams& params,
+                        int threads, const CancelToken& cancel, float* user_factors, float* item_factors,
+                        const std::function<void(const IterationStats&)>& on_iteration) {
+  validate(user_items, &item_users, params);
+  threads = resolve_threads(threads);
+  const int f = params.factors;
+  const double lambda = params.regularization;
+  cancel.check();
+
+  init_factors(user_factors, user_items.rows, f, params.seed, 0, params.init_scale, threads, cancel);
+  init_factors(item_factors, user_items.cols, f, params.seed, 1, params.init_scale, threads, cancel);
+  const std::vector<int64_t> user_chunks = plan_chunks(user_items, f, threads);
+  const std::vector<int64_t> item_chunks = plan_chunks(item_users, f, threads);
+
+  Eigen::MatrixXd gy = gram(item_factors, user_items.cols, f, threads, cancel);
+  for (int iter = 1; iter <= params.iterations; ++iter) {
+    cancel.check();
+    const auto start = std::chrono::steady_clock::now();
+
+    std::vector<float> a = regularized(gy, lambda);
+    solve_side(user_items, user_chunks, a.data(), item_factors, f, params.alpha, params.cg_steps, threads, cancel,
+               user_factors);
+    cancel.check();
+    const Eigen::MatrixXd gx = gram(user_factors, user_items.rows, f, threads, cancel);
+    a = regularized(gx, lambda);
+    solve_side(item_users, item_chunks, a.data(), user_factors, f, params.alpha, params.cg_steps, threads, cancel,
+               item_factors);
+    cancel.check();
+    gy = gram(item_factors, user_items.cols, f, threads, cancel);
+
+    IterationStats stats;
+    stats.iteration = iter;
+    stats.loss = params.compute_loss
+                     ? loss_from_grams(user_items, params, threads, cancel, user_factors, item_factors, gx, gy)
+                     : std::numeric_limits<double>::quiet_NaN();
+    stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (on_iteration) on_iteration(stats);
+  }
+}
+
+}  // namespace recsys

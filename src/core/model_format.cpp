@@ -1,0 +1,340 @@
+#include "model_format.h"
+
+#include <cmath>
+
+namespace recsys {
+
+const char* model_kind_name(ModelKind kind) {
+  switch (kind) {
+    case ModelKind::ImplicitAls: return "implicit_als";
+    case ModelKind::BiasedMf: return "biased_mf";
+    case ModelKind::Popularity: return "popularity";
+    case ModelKind::ItemKnn: return "item_knn";
+    case ModelKind::Content: return "content";
+    case ModelKind::KMeans: return "kmeans";
+  }
+  return "unknown";
+}
+
+bool model_kind_valid(uint16_t kind) { return kind >= 1 && kind <= 6; }
+
+namespace {
+
+[[noreturn]] void invalid(const std::string& what) { fail(ErrorKind::InvalidModel, "invalid recsys model: " + what); }
+
+bool key_kind_valid(uint8_t k) { return k >= 1 && k <= 3; }
+
+const SectionEntry* section_table(const uint8_t* base) {
+  return reinterpret_cast<const SectionEntry*>(base + sizeof(ModelHeader));
+}
+
+// FNV-style 64-bit hash over words, used for the content fingerprint.
+struct Hasher {
+  uint64_t h = 0xCBF29CE484222325ull;
+  void add(const uint8_t* p, uint64_t n) {
+    uint64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      h = (h ^ w) * 0x100000001B3ull;
+      h ^= h >> 29;
+    }
+    for (; i < n; ++i) h = (h ^ p[i]) * 0x100000001B3ull;
+  }
+};
+
+}  // namespace
+
+const uint8_t* ModelView::section(SectionTag tag, uint64_t* length) const {
+  const SectionEntry* table = section_table(base);
+  for (uint32_t i = 0; i < header->n_sections; ++i) {
+    if (table[i].tag == static_cast<uint32_t>(tag)) {
+      if (length) *length = table[i].length;
+      return base + table[i].offset;
+    }
+  }
+  if (length) *length = 0;
+  return nullptr;
+}
+
+KeyDictionary ModelView::user_keys() const {
+  uint64_t len = 0;
+  const uint8_t* p = section(SectionTag::UserKeys, &len);
+  return KeyDictionary(static_cast<KeyKind>(header->user_key_kind), n_users(), p, len);
+}
+
+KeyDictionary ModelView::item_keys() const {
+  uint64_t len = 0;
+  const uint8_t* p = section(SectionTag::ItemKeys, &len);
+  return KeyDictionary(static_cast<KeyKind>(header->item_key_kind), n_items(), p, len);
+}
+
+std::string ModelView::params_json() const {
+  uint64_t len = 0;
+  const uint8_t* p = section(SectionTag::Params, &len);
+  if (!p) return "{}";
+  return std::string(reinterpret_cast<const char*>(p), len);
+}
+
+const double* ModelView::history(int64_t* iterations) const {
+  uint64_t len = 0;
+  const uint8_t* p = section(SectionTag::History, &len);
+  *iterations = p ? static_cast<int64_t>(len / 16) : 0;
+  return reinterpret_cast<const double*>(p);
+}
+
+ModelView ModelView::open(const uint8_t* bytes, uint64_t size) {
+  if (size < sizeof(ModelHeader)) invalid("too short for a header");
+  if (reinterpret_cast<uintptr_t>(bytes) % 8 != 0) invalid("buffer is not 8-byte aligned");
+  ModelView v;
+  v.base = bytes;
+  v.size = size;
+  v.header = reinterpret_cast<const ModelHeader*>(bytes);
+  const ModelHeader& h = *v.header;
+  if (h.magic != kModelMagic) invalid("bad magic number (not a recsys model)");
+  if (h.version != kModelFormatVersion)
+    invalid("unsupported format version " + std::to_string(h.version) + " (this build reads version " +
+            std::to_string(kModelFormatVersion) + ")");
+  if (!model_kind_valid(h.kind)) invalid("unknown model kind " + std::to_string(h.kind));
+  if (!key_kind_valid(h.user_key_kind) || !key_kind_valid(h.item_key_kind)) invalid("unknown key kind");
+  if (h.total_bytes != size) invalid("stored size does not match the value's size");
+  if (h.n_sections > 64) invalid("too many sections");
+  if (h.factors > 65536) invalid("factor count out of range");
+  if (h.n_users > 0xFFFFFFF0u || h.n_items > 0xFFFFFFF0u) invalid("user or item count out of range");
+  uint64_t table_end = sizeof(ModelHeader) + uint64_t(h.n_sections) * sizeof(SectionEntry);
+  if (table_end > size) invalid("section table runs past the end");
+  const SectionEntry* table = section_table(bytes);
+  for (uint32_t i = 0; i < h.n_sections; ++i) {
+    const SectionEntry& s = table[i];
+    if (s.offset < table_end || s.offset > size || s.length > size - s.offset)
+      invalid("section " + std::to_string(s.tag) + " lies outside the value");
+    if (s.offset % kSectionAlignment != 0) invalid("section " + std::to_string(s.tag) + " is misaligned");
+    for (uint32_t j = 0; j < i; ++j)
+      if (table[j].tag == s.tag) invalid("section " + std::to_string(s.tag) + " appears twice");
+  }
+  return v;
+}
+
+uint64_t compute_fingerprint(const uint8_t* bytes, uint64_t size) {
+  ModelHeader h;
+  std::memcpy(&h, bytes, sizeof h);
+  h.varlena_length = 0;
+  h.fingerprint = 0;
+  h.train_seconds = 0;
+  Hasher hasher;
+  hasher.add(reinterpret_cast<const uint8_t*>(&h), sizeof h);
+  uint64_t table_bytes = uint64_t(h.n_sections) * sizeof(SectionEntry);
+  hasher.add(bytes + sizeof h, table_bytes);
+  const SectionEntry* table = section_table(bytes);
+  for (uint32_t i = 0; i < h.n_sections; ++i) {
+    if (table[i].tag == static_cast<uint32_t>(SectionTag::History)) continue;
+    hasher.add(bytes + table[i].offset, table[i].length);
+  }
+  (void)size;
+  return hasher.h;
+}
+
+void validate_model(const uint8_t* bytes, uint64_t size) {
+  ModelView v = ModelView::open(bytes, size);
+  const ModelHeader& h = *v.header;
+  const uint64_t nu = h.n_users, ni = h.n_items, f = h.factors;
+
+  auto expect_len = [&](SectionTag tag, uint64_t want, const char* what) {
+    uint64_t len = 0;
+    if (v.section(tag, &len) && len != want) invalid(std::string(what) + " has the wrong size");
+  };
+  auto check_finite = [&](SectionTag tag, const char* what) {
+    uint64_t len = 0;
+    const float* p = reinterpret_cast<const float*>(v.section(tag, &len));
+    if (!p) return;
+    for (uint64_t i = 0; i < len / 4; ++i)
+      if (!std::isfinite(p[i])) invalid(std::string(what) + " holds a non-finite value");
+  };
+
+  uint64_t len = 0;
+  const uint8_t* p = v.section(SectionTag::UserKeys, &len);
+  if (!p) invalid("user dictionary is missing");
+  KeyDictionary::validate(static_cast<KeyKind>(h.user_key_kind), static_cast<int64_t>(nu), p, len);
+  p = v.section(SectionTag::ItemKeys, &len);
+  if (!p) invalid("item dictionary is missing");
+  KeyDictionary::validate(static_cast<KeyKind>(h.item_key_kind), static_cast<int64_t>(ni), p, len);
+
+  expect_len(SectionTag::UserFactors, nu * f * 4, "user factors");
+  expect_len(SectionTag::ItemFactors, ni * f * 4, "item factors");
+  expect_len(SectionTag::ItemPopularity, ni * 4, "item popularity");
+  expect_len(SectionTag::PopularOrder, ni * 4, "popularity order");
+  expect_len(SectionTag::ItemNorms, ni * 4, "item norms");
+  expect_len(SectionTag::UserNorms, nu * 4, "user norms");
+  expect_len(SectionTag::UserBias, nu * 4, "user biases");
+  expect_len(SectionTag::ItemBias, ni * 4, "item biases");
+  check_finite(SectionTag::UserFactors, "user factors");
+  check_finite(SectionTag::ItemFactors, "item factors");
+  check_finite(SectionTag::ItemPopularity, "item popularity");
+  check_finite(SectionTag::ItemNorms, "item norms");
+  check_finite(SectionTag::UserNorms, "user norms");
+  check_finite(SectionTag::UserBias, "user biases");
+  check_finite(SectionTag::ItemBias, "item biases");
+  if (!std::isfinite(h.global_mean) || !std::isfinite(h.rating_min) || !std::isfinite(h.rating_max))
+    invalid("rating statistics are not finite");
+
+  if (const int32_t* order = v.section_as<int32_t>(SectionTag::PopularOrder)) {
+    std::vector<bool> seen(ni, false);
+    for (uint64_t i = 0; i < ni; ++i) {
+      if (order[i] < 0 || static_cast<uint64_t>(order[i]) >= ni || seen[order[i]])
+        invalid("popularity order is not a permutation of the items");
+      seen[order[i]] = true;
+    }
+  }
+  if (const uint8_t* csr = v.section(SectionTag::UserItems, &len)) {
+    if (len < 8 * (nu + 1)) invalid("seen-items index is too short");
+    const int64_t* indptr = reinterpret_cast<const int64_t*>(csr);
+    if (indptr[0] != 0) invalid("seen-items index does not start at 0");
+    for (uint64_t u = 0; u < nu; ++u)
+      if (indptr[u + 1] < indptr[u]) invalid("seen-items index is not ascending");
+    uint64_t nnz = static_cast<uint64_t>(indptr[nu]);
+    if (len != 8 * (nu + 1) + 4 * nnz) invalid("seen-items section has the wrong size");
+    const int32_t* items = reinterpret_cast<const int32_t*>(csr + 8 * (nu + 1));
+    for (uint64_t u = 0; u < nu; ++u)
+      for (int64_t k = indptr[u]; k < indptr[u + 1]; ++k) {
+        if (items[k] < 0 || static_cast<uint64_t>(items[k]) >= ni) invalid("seen item index out of range");
+        if (k > indptr[u] && items[k] <= items[k - 1]) invalid("seen items are not strictly ascending");
+      }
+  }
+  if (v.section(SectionTag::History, &len) && len % 16 != 0) invalid("training history has the wrong size");
+  if (v.section(SectionTag::Params, &len)) {
+    const uint8_t* s = v.section(SectionTag::Params, &len);
+    for (uint64_t i = 0; i < len; ++i)
+      if (s[i] == 0) invalid("parameters hold a NUL byte");
+  }
+  if ((v.kind() == ModelKind::ImplicitAls || v.kind() == ModelKind::BiasedMf) &&
+      (!v.user_factors() || !v.item_factors()))
+    invalid("factor model without factors");
+  if (compute_fingerprint(bytes, size) != h.fingerprint) invalid("checksum mismatch (the bytes were altered)");
+}
+
+ModelBuilder::ModelBuilder() {
+  header.magic = kModelMagic;
+  header.version = kModelFormatVersion;
+}
+
+void ModelBuilder::add(SectionTag tag, std::vector<uint8_t> bytes) {
+  Pending p{tag, std::move(bytes), nullptr, 0};
+  p.length = p.owned.size();
+  sections_.push_back(std::move(p));
+}
+
+void ModelBuilder::add_borrowed(SectionTag tag, const void* data, uint64_t length) {
+  sections_.push_back(Pending{tag, {}, static_cast<const uint8_t*>(data), length});
+}
+
+uint64_t ModelBuilder::total_size() const {
+  uint64_t pos = sizeof(ModelHeader) + sections_.size() * sizeof(SectionEntry);
+  for (auto& s : sections_) pos = align_up(pos, kSectionAlignment) + s.length;
+  return pos;
+}
+
+void ModelBuilder::write(uint8_t* dst) const {
+  uint64_t total = total_size();
+  if (total > kMaxModelBytes)
+    fail(ErrorKind::ProgramLimit, "the model would take " + std::to_string(total) +
+                                      " bytes, more than PostgreSQL's 1 GB limit for one value; use fewer factors "
+                                      "or set store_seen to false");
+  ModelHeader h = header;
+  h.magic = kModelMagic;
+  h.version = kModelFormatVersion;
+  h.n_sections = static_cast<uint32_t>(sections_.size());
+  h.total_bytes = total;
+  h.fingerprint = 0;
+  std::memcpy(dst + 4, reinterpret_cast<const uint8_t*>(&h) + 4, sizeof h - 4);
+  SectionEntry* table = reinterpret_cast<SectionEntry*>(dst + sizeof(ModelHeader));
+  uint64_t pos = sizeof(ModelHeader) + sections_.size() * sizeof(SectionEntry);
+  for (size_t i = 0; i < sections_.size(); ++i) {
+    uint64_t start = align_up(pos, kSectionAlignment);
+    if (start > pos) std::memset(dst + pos, 0, start - pos);
+    const Pending& s = sections_[i];
+    SectionEntry e{static_cast<uint32_t>(s.tag), 0, start, s.length};
+    std::memcpy(&table[i], &e, sizeof e);
+    const uint8_t* src = s.data ? s.data : s.owned.data();
+    if (s.length) std::memcpy(dst + start, src, s.length);
+    pos = start + s.length;
+  }
+  uint64_t fp = compute_fingerprint(dst, total);
+  std::memcpy(dst + offsetof(ModelHeader, fingerprint), &fp, 8);
+}
+
+// ---- text form: "recsys:" + base64 of bytes [4, size) ----
+
+namespace {
+const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const char kPrefix[] = "recsys:";
+constexpr uint64_t kPrefixLen = sizeof(kPrefix) - 1;
+
+int b64_value(unsigned char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+}  // namespace
+
+uint64_t model_text_size(uint64_t size) { return kPrefixLen + 4 * ((size - 4 + 2) / 3); }
+
+void model_to_text(const uint8_t* bytes, uint64_t size, char* dst) {
+  const uint8_t* p = bytes + 4;
+  uint64_t n = size - 4;
+  char* out = dst;
+  std::memcpy(out, kPrefix, kPrefixLen);
+  out += kPrefixLen;
+  uint64_t i = 0;
+  for (; i + 3 <= n; i += 3) {
+    uint32_t v = (uint32_t(p[i]) << 16) | (uint32_t(p[i + 1]) << 8) | p[i + 2];
+    *out++ = kB64[v >> 18];
+    *out++ = kB64[(v >> 12) & 63];
+    *out++ = kB64[(v >> 6) & 63];
+    *out++ = kB64[v & 63];
+  }
+  if (i < n) {
+    uint32_t v = uint32_t(p[i]) << 16;
+    if (i + 1 < n) v |= uint32_t(p[i + 1]) << 8;
+    *out++ = kB64[v >> 18];
+    *out++ = kB64[(v >> 12) & 63];
+    *out++ = (i + 1 < n) ? kB64[(v >> 6) & 63] : '=';
+    *out++ = '=';
+  }
+  *out = '\0';
+}
+
+uint64_t model_text_decoded_size(const char* text, uint64_t length) {
+  if (length < kPrefixLen || std::memcmp(text, kPrefix, kPrefixLen) != 0)
+    invalid("text form must start with \"recsys:\"");
+  uint64_t n = length - kPrefixLen;
+  if (n % 4 != 0 || n == 0) invalid("text form has a truncated base64 body");
+  const char* b = text + kPrefixLen;
+  uint64_t pad = (b[n - 1] == '=') + (b[n - 2] == '=');
+  return 4 + (n / 4) * 3 - pad;
+}
+
+void model_from_text(const char* text, uint64_t length, uint8_t* dst, uint64_t dst_size) {
+  uint64_t want = model_text_decoded_size(text, length);
+  if (want != dst_size) invalid("decoded size mismatch");
+  const unsigned char* b = reinterpret_cast<const unsigned char*>(text + kPrefixLen);
+  uint64_t n = length - kPrefixLen;
+  uint8_t* out = dst + 4;
+  uint64_t o = 0, limit = dst_size - 4;
+  for (uint64_t i = 0; i < n; i += 4) {
+    int v[4];
+    for (int j = 0; j < 4; ++j) {
+      bool pad_ok = i + 4 == n && j >= 2 && b[i + j] == '=';
+      v[j] = pad_ok ? 0 : b64_value(b[i + j]);
+      if (v[j] < 0) invalid("text form holds a character that is not base64");
+      if (pad_ok && j == 2 && b[i + 3] != '=') invalid("misplaced base64 padding");
+    }
+    uint32_t w = (uint32_t(v[0]) << 18) | (uint32_t(v[1]) << 12) | (uint32_t(v[2]) << 6) | uint32_t(v[3]);
+    uint8_t bytes3[3] = {uint8_t(w >> 16), uint8_t(w >> 8), uint8_t(w)};
+    for (int j = 0; j < 3 && o < limit; ++j) out[o++] = bytes3[j];
+  }
+}
+
+}  // namespace recsys

@@ -1,0 +1,45 @@
+#include "sparse.h"
+
+#include <string>
+
+namespace recsys {
+
+// Counting-sort transpose: count entries per column, prefix-sum, then scatter rows in
+// ascending order so every output row comes out sorted by (original) row index.
+CsrMatrix transpose(const CsrMatrix& m) {
+  if (m.rows < 0 || m.cols < 0 || static_cast<int64_t>(m.indptr.size()) != m.rows + 1 ||
+      m.values.size() != m.indices.size() || (m.rows > 0 && m.indptr[0] != 0) ||
+      m.indptr[static_cast<size_t>(m.rows)] != m.nnz())
+    fail(ErrorKind::Internal, "transpose: malformed CSR matrix");
+  if (m.rows > INT32_MAX) fail(ErrorKind::ProgramLimit, "transpose: too many rows for 32-bit column indices");
+
+  CsrMatrix t;
+  t.rows = m.cols;
+  t.cols = m.rows;
+  const int64_t nnz = m.nnz();
+  t.indptr.assign(static_cast<size_t>(t.rows) + 1, 0);
+  t.indices.resize(static_cast<size_t>(nnz));
+  t.values.resize(static_cast<size_t>(nnz));
+
+  for (int64_t k = 0; k < nnz; ++k) {
+    const int32_t c = m.indices[static_cast<size_t>(k)];
+    if (c < 0 || c >= m.cols) fail(ErrorKind::Internal, "transpose: column index " + std::to_string(c) + " out of range");
+    ++t.indptr[static_cast<size_t>(c) + 1];
+  }
+  for (int64_t c = 0; c < t.rows; ++c) t.indptr[static_cast<size_t>(c) + 1] += t.indptr[static_cast<size_t>(c)];
+
+  // Next free slot per output row; starts at each row's beginning.
+  std::vector<int64_t> next(t.indptr.begin(), t.indptr.end() - 1);
+  for (int64_t r = 0; r < m.rows; ++r) {
+    const int64_t end = m.indptr[static_cast<size_t>(r) + 1];
+    for (int64_t k = m.indptr[static_cast<size_t>(r)]; k < end; ++k) {
+      const size_t c = static_cast<size_t>(m.indices[static_cast<size_t>(k)]);
+      const size_t dst = static_cast<size_t>(next[c]++);
+      t.indices[dst] = static_cast<int32_t>(r);
+      t.values[dst] = m.values[static_cast<size_t>(k)];
+    }
+  }
+  return t;
+}
+
+}  // namespace recsys

@@ -1,0 +1,282 @@
+#include "training.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "options.h"
+#include "serving.h"
+
+namespace recsys {
+
+TrainingState::TrainingState(KeyKind user_kind, uint32_t user_oid, KeyKind item_kind, uint32_t item_oid)
+    : users(user_kind), items(item_kind), user_type_oid(user_oid), item_type_oid(item_oid) {}
+
+void TrainingState::add(uint32_t user, uint32_t item, double weight) {
+  if (!std::isfinite(weight))
+    fail(ErrorKind::DataException, std::string("weight must be a finite number, got ") +
+                                       (std::isnan(weight) ? "NaN" : (weight > 0 ? "Infinity" : "-Infinity")));
+  if (std::fabs(weight) > 3.0e38)
+    fail(ErrorKind::DataException, "weight " + std::to_string(weight) + " is out of range for real");
+  log.add(user, item, static_cast<float>(weight));
+}
+
+void TrainingState::merge(const TrainingState& other) {
+  if (other.users.kind() != users.kind() || other.items.kind() != items.kind())
+    fail(ErrorKind::Internal, "cannot combine training states of different ID types");
+  std::vector<uint32_t> umap(other.users.size()), imap(other.items.size());
+  for (uint32_t i = 0; i < other.users.size(); ++i) {
+    if (users.kind() == KeyKind::Int) {
+      umap[i] = users.intern_int(other.users.int_key(i));
+    } else {
+      uint64_t len;
+      const uint8_t* p = other.users.bytes_key(i, &len);
+      umap[i] = users.intern_bytes(p, len);
+    }
+  }
+  for (uint32_t i = 0; i < other.items.size(); ++i) {
+    if (items.kind() == KeyKind::Int) {
+      imap[i] = items.intern_int(other.items.int_key(i));
+    } else {
+      uint64_t len;
+      const uint8_t* p = other.items.bytes_key(i, &len);
+      imap[i] = items.intern_bytes(p, len);
+    }
+  }
+  for (uint64_t r = 0; r < other.log.size(); ++r) {
+    const Triplet& t = other.log[r];
+    log.add(umap[t.user], imap[t.item], t.weight);
+  }
+  if (options_json.empty()) options_json = other.options_json;
+  rows_skipped += other.rows_skipped;
+}
+
+namespace {
+constexpr uint32_t kStateMagic = 0x54535352u;  // "RSST"
+constexpr uint32_t kStateVersion = 1;
+
+struct StateHeader {
+  uint32_t magic, version;
+  uint8_t user_kind, item_kind, pad[2];
+  uint32_t user_oid, item_oid, pad2;
+  uint64_t rows, rows_skipped, options_len;
+};
+}  // namespace
+
+uint64_t TrainingState::serialized_size() const {
+  return sizeof(StateHeader) + options_json.size() + users.state_size() + items.state_size() +
+         log.size() * sizeof(Triplet);
+}
+
+void TrainingState::serialize(uint8_t* dst) const {
+  StateHeader h{};
+  h.magic = kStateMagic;
+  h.version = kStateVersion;
+  h.user_kind = static_cast<uint8_t>(users.kind());
+  h.item_kind = static_cast<uint8_t>(items.kind());
+  h.user_oid = user_type_oid;
+  h.item_oid = item_type_oid;
+  h.rows = log.size();
+  h.rows_skipped = rows_skipped;
+  h.options_len = options_json.size();
+  std::memcpy(dst, &h, sizeof h);
+  dst += sizeof h;
+  if (!options_json.empty()) std::memcpy(dst, options_json.data(), options_json.size());
+  dst += options_json.size();
+  dst = users.write_state(dst);
+  dst = items.write_state(dst);
+  for (uint64_t r = 0; r < log.size(); ++r) std::memcpy(dst + r * sizeof(Triplet), &log[r], sizeof(Triplet));
+}
+
+std::unique_ptr<TrainingState> TrainingState::deserialize(const uint8_t* src, uint64_t size) {
+  auto bad = []() { fail(ErrorKind::InvalidModel, "malformed aggregate state"); };
+  const uint8_t* end = src + size;
+  StateHeader h;
+  if (size < sizeof h) bad();
+  std::memcpy(&h, src, sizeof h);
+  src += sizeof h;
+  if (h.magic != kStateMagic || h.version != kStateVersion) bad();
+  if (h.user_kind < 1 || h.user_kind > 3 || h.item_kind < 1 || h.item_kind > 3) bad();
+  if (h.options_len > static_cast<uint64_t>(end - src)) bad();
+  auto st = std::make_unique<TrainingState>(static_cast<KeyKind>(h.user_kind), h.user_oid,
+                                            static_cast<KeyKind>(h.item_kind), h.item_oid);
+  st->options_json.assign(reinterpret_cast<const char*>(src), h.options_len);
+  src += h.options_len;
+  src = st->users.read_state(src, end);
+  src = st->items.read_state(src, end);
+  if (h.rows > static_cast<uint64_t>(end - src) / sizeof(Triplet) ||
+      static_cast<uint64_t>(end - src) != h.rows * sizeof(Triplet))
+    bad();
+  for (uint64_t r = 0; r < h.rows; ++r) {
+    Triplet t;
+    std::memcpy(&t, src + r * sizeof(Triplet), sizeof t);
+    if (t.user >= st->users.size() || t.item >= st->items.size()) bad();
+    st->log.add(t.user, t.item, t.weight);
+  }
+  st->rows_skipped = h.rows_skipped;
+  return st;
+}
+
+CsrMatrix build_interaction_matrix(const TrainingState& state, const std::vector<uint32_t>& user_rank,
+                                   const std::vector<uint32_t>& item_rank, const CancelToken& cancel) {
+  const uint64_t n = state.log.size();
+  const int64_t rows = static_cast<int64_t>(user_rank.size());
+  CsrMatrix m;
+  m.rows = rows;
+  m.cols = static_cast<int64_t>(item_rank.size());
+  // Counting sort of the rows by user.
+  std::vector<int64_t> start(static_cast<size_t>(rows) + 1, 0);
+  for (uint64_t r = 0; r < n; ++r) ++start[user_rank[state.log[r].user] + 1];
+  for (int64_t u = 0; u < rows; ++u) start[u + 1] += start[u];
+  std::vector<std::pair<int32_t, float>> entries(n);
+  {
+    std::vector<int64_t> fill(start.begin(), start.end() - 1);
+    for (uint64_t r = 0; r < n; ++r) {
+      if ((r & 0xFFFFF) == 0) cancel.check();
+      const Triplet& t = state.log[r];
+      entries[fill[user_rank[t.user]]++] = {static_cast<int32_t>(item_rank[t.item]), t.weight};
+    }
+  }
+  // Sort each row by (item, weight) and sum duplicates in double: independent of arrival order.
+  m.indptr.assign(static_cast<size_t>(rows) + 1, 0);
+  m.indices.reserve(n);
+  m.values.reserve(n);
+  for (int64_t u = 0; u < rows; ++u) {
+    if ((u & 0x3FFF) == 0) cancel.check();
+    auto b = entries.begin() + start[u], e = entries.begin() + start[u + 1];
+    std::sort(b, e);
+    for (auto it = b; it != e;) {
+      int32_t item = it->first;
+      double sum = 0;
+      for (; it != e && it->first == item; ++it) sum += it->second;
+      if (sum != 0.0) {
+        m.indices.push_back(item);
+        m.values.push_back(static_cast<float>(sum));
+      }
+    }
+    m.indptr[u + 1] = static_cast<int64_t>(m.indices.size());
+  }
+  return m;
+}
+
+AlsTrainingOptions parse_als_options(const std::string& json) {
+  OptionReader r(json, "train_als");
+  AlsTrainingOptions o;
+  o.als.factors = static_cast<int>(r.get_int("factors", 64, 1, 1024));
+  o.als.iterations = static_cast<int>(r.get_int("iterations", 15, 0, 10000));
+  o.als.regularization = static_cast<float>(r.get_double("regularization", 0.01, 0, 1e9));
+  o.als.alpha = static_cast<float>(r.get_double("alpha", 1.0, 0, 1e9));
+  o.als.cg_steps = static_cast<int>(r.get_int("cg_steps", 3, 1, 1000));
+  o.als.seed = static_cast<uint64_t>(r.get_int("seed", 42, 0, (int64_t(1) << 53)));
+  o.als.init_scale = static_cast<float>(r.get_double("init_scale", 0.01, 1e-9, 100));
+  o.als.compute_loss = r.get_bool("calculate_loss", true);
+  o.store_seen = r.get_bool("store_seen", true);
+  o.verbose = r.get_bool("verbose", false);
+  o.threads = static_cast<int>(r.get_int("threads", 0, 0, 1024));
+  r.reject_unknown();
+  return o;
+}
+
+namespace {
+
+template <class T>
+std::vector<uint8_t> to_bytes(const std::vector<T>& v) {
+  std::vector<uint8_t> out(v.size() * sizeof(T));
+  if (!out.empty()) std::memcpy(out.data(), v.data(), out.size());
+  return out;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+void build_als_model(TrainingState& state, const AlsTrainingOptions& options, int threads,
+                     const CancelToken& cancel, const std::function<void(const std::string&)>& log_line) {
+  auto t0 = std::chrono::steady_clock::now();
+  const uint64_t rows_in = state.log.size();
+  std::vector<uint32_t> user_order = state.users.sorted_order();
+  std::vector<uint32_t> item_order = state.items.sorted_order();
+  CsrMatrix ui = build_interaction_matrix(state, KeyInterner::invert(user_order), KeyInterner::invert(item_order),
+                                          cancel);
+  state.log.clear();
+  CsrMatrix iu = transpose(ui);
+  const int64_t nu = ui.rows, ni = ui.cols;
+  const int f = options.als.factors;
+  uint64_t negatives = 0;
+  for (float w : ui.values) negatives += w < 0;
+  if (options.verbose)
+    log_line("train_als: " + std::to_string(rows_in) + " rows, " + std::to_string(nu) + " users, " +
+             std::to_string(ni) + " items, " + std::to_string(ui.nnz()) + " distinct pairs; prepared in " +
+             std::to_string(seconds_since(t0)) + " s");
+
+  std::vector<float> X(static_cast<size_t>(nu) * f), Y(static_cast<size_t>(ni) * f);
+  std::vector<double> history;
+  train_implicit_als(ui, iu, options.als, threads, cancel, X.data(), Y.data(), [&](const IterationStats& s) {
+    history.push_back(s.loss);
+    history.push_back(s.seconds);
+    if (options.verbose) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "train_als: iteration %d/%d loss %.6g (%.3f s)", s.iteration,
+                    options.als.iterations, s.loss, s.seconds);
+      log_line(buf);
+    }
+  });
+  cancel.check();
+
+  std::vector<float> popularity(static_cast<size_t>(ni));
+  for (int64_t i = 0; i < ni; ++i) {
+    int64_t positive = 0;  // users with positive feedback on the item
+    for (int64_t k = iu.indptr[i]; k < iu.indptr[i + 1]; ++k) positive += iu.values[k] > 0;
+    popularity[i] = static_cast<float>(positive);
+  }
+  iu = CsrMatrix();
+
+  auto builder = std::make_unique<ModelBuilder>();
+  ModelHeader& h = builder->header;
+  h.kind = static_cast<uint16_t>(ModelKind::ImplicitAls);
+  h.user_key_kind = static_cast<uint8_t>(state.users.kind());
+  h.item_key_kind = static_cast<uint8_t>(state.items.kind());
+  h.user_type_oid = state.user_type_oid;
+  h.item_type_oid = state.item_type_oid;
+  h.factors = static_cast<uint32_t>(f);
+  h.n_users = static_cast<uint64_t>(nu);
+  h.n_items = static_cast<uint64_t>(ni);
+  h.n_interactions = static_cast<uint64_t>(ui.nnz());
+
+  const AlsParams& p = options.als;
+  std::string params = "{\"factors\": " + std::to_string(p.factors) +
+                       ", \"iterations\": " + std::to_string(p.iterations) +
+                       ", \"regularization\": " + json_number(p.regularization) +
+                       ", \"alpha\": " + json_number(p.alpha) + ", \"cg_steps\": " + std::to_string(p.cg_steps) +
+                       ", \"seed\": " + std::to_string(p.seed) + ", \"init_scale\": " + json_number(p.init_scale) +
+                       ", \"store_seen\": " + (options.store_seen ? "true" : "false") +
+                       ", \"rows\": " + std::to_string(rows_in) +
+                       ", \"rows_skipped\": " + std::to_string(state.rows_skipped) +
+                       ", \"negative_pairs\": " + std::to_string(negatives) + "}";
+  builder->add(SectionTag::Params, std::vector<uint8_t>(params.begin(), params.end()));
+  builder->add(SectionTag::UserKeys, state.users.dictionary_bytes(user_order));
+  builder->add(SectionTag::ItemKeys, state.items.dictionary_bytes(item_order));
+  builder->add(SectionTag::UserNorms, to_bytes(row_norms(X.data(), nu, f)));
+  builder->add(SectionTag::ItemNorms, to_bytes(row_norms(Y.data(), ni, f)));
+  builder->add(SectionTag::UserFactors, to_bytes(X));
+  X = {};
+  builder->add(SectionTag::ItemFactors, to_bytes(Y));
+  Y = {};
+  if (options.store_seen) {
+    std::vector<uint8_t> csr(8 * (ui.indptr.size()) + 4 * ui.indices.size());
+    std::memcpy(csr.data(), ui.indptr.data(), 8 * ui.indptr.size());
+    if (!ui.indices.empty())
+      std::memcpy(csr.data() + 8 * ui.indptr.size(), ui.indices.data(), 4 * ui.indices.size());
+    builder->add(SectionTag::UserItems, std::move(csr));
+  }
+  builder->add(SectionTag::PopularOrder, to_bytes(popularity_order(popularity)));
+  builder->add(SectionTag::ItemPopularity, to_bytes(popularity));
+  builder->add(SectionTag::History, to_bytes(history));
+  h.train_seconds = seconds_since(t0);
+  state.result = std::move(builder);
+}
+
+}  // namespace recsys

@@ -1,0 +1,95 @@
+// The state of a training aggregate (interned keys + interaction log), its parallel
+// combine / serialize form, and the pipelines that turn it into a model.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "als.h"
+#include "keys.h"
+#include "model_format.h"
+#include "parallel.h"
+#include "sparse.h"
+
+namespace recsys {
+
+struct Triplet {
+  uint32_t user;
+  uint32_t item;
+  float weight;
+};
+
+// Append-only storage in fixed-size chunks: no reallocation copies while ingesting.
+class InteractionLog {
+ public:
+  static constexpr uint64_t kChunk = 1 << 16;
+  void add(uint32_t user, uint32_t item, float weight) {
+    if (size_ % kChunk == 0) chunks_.emplace_back(new Triplet[kChunk]);
+    chunks_.back()[size_ % kChunk] = Triplet{user, item, weight};
+    ++size_;
+  }
+  uint64_t size() const { return size_; }
+  const Triplet& operator[](uint64_t i) const { return chunks_[i / kChunk][i % kChunk]; }
+  void clear() {
+    chunks_.clear();
+    chunks_.shrink_to_fit();
+    size_ = 0;
+  }
+  uint64_t memory_bytes() const { return chunks_.size() * kChunk * sizeof(Triplet); }
+
+ private:
+  std::vector<std::unique_ptr<Triplet[]>> chunks_;
+  uint64_t size_ = 0;
+};
+
+// What the aggregate accumulates.
+class TrainingState {
+ public:
+  TrainingState(KeyKind user_kind, uint32_t user_type_oid, KeyKind item_kind, uint32_t item_type_oid);
+
+  KeyInterner users;
+  KeyInterner items;
+  InteractionLog log;
+  uint32_t user_type_oid;
+  uint32_t item_type_oid;
+  std::string options_json;  // the options of the first row that had any
+  uint64_t rows_skipped = 0;  // rows with a NULL user, item or weight
+
+  // Adds one row; throws DataException for a NaN or infinite weight.
+  void add(uint32_t user, uint32_t item, double weight);
+  // Appends another state's keys and rows (the combine step of a parallel plan).
+  void merge(const TrainingState& other);
+
+  uint64_t serialized_size() const;
+  void serialize(uint8_t* dst) const;  // exactly serialized_size() bytes
+  static std::unique_ptr<TrainingState> deserialize(const uint8_t* src, uint64_t size);
+
+  // Set by finalization; owned here so that a PostgreSQL error between steps cannot
+  // leak them (the state is freed by a memory-context callback).
+  std::unique_ptr<BackgroundJob> job;
+  std::unique_ptr<ModelBuilder> result;
+  bool finalized = false;
+};
+
+// The user x item matrix with duplicate (user, item) rows summed (in double, in an
+// order fixed by sorting, so row order never changes the result) and zero sums dropped.
+// Rows and columns are the final (sorted-key) indices.
+CsrMatrix build_interaction_matrix(const TrainingState& state, const std::vector<uint32_t>& user_rank,
+                                   const std::vector<uint32_t>& item_rank, const CancelToken& cancel);
+
+struct AlsTrainingOptions {
+  AlsParams als;
+  bool store_seen = true;
+  bool verbose = false;
+  int threads = 0;  // 0 = the caller's default
+};
+// Parses train_als options; throws InvalidParameter naming the bad option.
+AlsTrainingOptions parse_als_options(const std::string& json);
+
+// Runs the whole ALS pipeline on the state and leaves the model in state.result.
+// `log_line` receives progress lines (from the training thread).
+void build_als_model(TrainingState& state, const AlsTrainingOptions& options, int threads,
+                     const CancelToken& cancel, const std::function<void(const std::string&)>& log_line);
+
+}  // namespace recsys

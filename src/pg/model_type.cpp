@@ -1,0 +1,116 @@
+// The recsys.model type: text and binary I/O (validated), model_info.
+#include "pg_support.h"
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+extern "C" {
+#include "libpq/pqformat.h"
+#include "utils/jsonb.h"
+}
+
+#include "options.h"
+
+extern "C" {
+PG_FUNCTION_INFO_V1(recsys_model_in);
+PG_FUNCTION_INFO_V1(recsys_model_out);
+PG_FUNCTION_INFO_V1(recsys_model_recv);
+PG_FUNCTION_INFO_V1(recsys_model_send);
+PG_FUNCTION_INFO_V1(recsys_model_info);
+}
+
+using namespace recsys_pg;
+
+namespace {
+
+void check_alloc_size(uint64_t size) {
+  if (size > MaxAllocSize)
+    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                    errmsg("recsys model of %llu bytes exceeds the 1 GB limit", static_cast<unsigned long long>(size))));
+}
+
+}  // namespace
+
+// Text input: "recsys:" + base64 of the value; every field is validated.
+Datum recsys_model_in(PG_FUNCTION_ARGS) {
+  const char* text = PG_GETARG_CSTRING(0);
+  uint64_t length = std::strlen(text);
+  uint64_t size = 0;
+  recsys_guard([&] { size = recsys::model_text_decoded_size(text, length); });
+  if (size < 8) ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION), errmsg("invalid recsys model: too short")));
+  check_alloc_size(size);
+  uint8_t* buf = static_cast<uint8_t*>(palloc(size));
+  recsys_guard([&] {
+    recsys::model_from_text(text, length, buf, size);
+    recsys::validate_model(buf, size);
+  });
+  SET_VARSIZE(buf, size);
+  PG_RETURN_POINTER(buf);
+}
+
+// Text output: the base64 form read by recsys_model_in (pg_dump uses it).
+Datum recsys_model_out(PG_FUNCTION_ARGS) {
+  recsys::ModelView m = model_arg_uncached(fcinfo, 0);
+  uint64_t tsize = recsys::model_text_size(m.size);
+  check_alloc_size(tsize + 1);
+  char* out = static_cast<char*>(palloc(tsize + 1));
+  recsys_guard([&] { recsys::model_to_text(m.base, m.size, out); });
+  PG_RETURN_CSTRING(out);
+}
+
+// Binary input: the value's bytes after the length word; every field is validated.
+Datum recsys_model_recv(PG_FUNCTION_ARGS) {
+  StringInfo msg = reinterpret_cast<StringInfo>(PG_GETARG_POINTER(0));
+  uint64_t body = static_cast<uint64_t>(msg->len - msg->cursor);
+  uint64_t size = body + VARHDRSZ;
+  check_alloc_size(size);
+  uint8_t* buf = static_cast<uint8_t*>(palloc(size));
+  pq_copymsgbytes(msg, reinterpret_cast<char*>(buf) + VARHDRSZ, static_cast<int>(body));
+  recsys_guard([&] { recsys::validate_model(buf, size); });
+  SET_VARSIZE(buf, size);
+  PG_RETURN_POINTER(buf);
+}
+
+// Binary output.
+Datum recsys_model_send(PG_FUNCTION_ARGS) {
+  recsys::ModelView m = model_arg_uncached(fcinfo, 0);
+  StringInfoData buf;
+  pq_begintypsend(&buf);
+  pq_sendbytes(&buf, reinterpret_cast<const char*>(m.base) + VARHDRSZ, static_cast<int>(m.size - VARHDRSZ));
+  PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+}
+
+// model_info(model) -> jsonb: kind, parameters, sizes, training time and loss history.
+Datum recsys_model_info(PG_FUNCTION_ARGS) {
+  recsys::ModelView m = model_arg(fcinfo, 0);
+  const char* user_type = format_type_be(m.header->user_type_oid);
+  const char* item_type = format_type_be(m.header->item_type_oid);
+  static std::string json;
+  recsys_guard([&] {
+    const recsys::ModelHeader& h = *m.header;
+    int64_t iters = 0;
+    const double* hist = m.history(&iters);
+    char fp[32];
+    snprintf(fp, sizeof fp, "%016llx", static_cast<unsigned long long>(h.fingerprint));
+    json = "{\"algorithm\": " + recsys::json_escape(recsys::model_kind_name(m.kind())) +
+           ", \"format_version\": " + std::to_string(h.version) + ", \"parameters\": " + m.params_json() +
+           ", \"users\": " + std::to_string(h.n_users) + ", \"items\": " + std::to_string(h.n_items) +
+           ", \"interactions\": " + std::to_string(h.n_interactions) + ", \"factors\": " + std::to_string(h.factors) +
+           ", \"user_id_type\": " + recsys::json_escape(user_type) +
+           ", \"item_id_type\": " + recsys::json_escape(item_type) + ", \"bytes\": " + std::to_string(m.size) +
+           ", \"stores_seen_items\": " + (m.section(recsys::SectionTag::UserItems) ? "true" : "false") +
+           ", \"training_seconds\": " + recsys::json_number(h.train_seconds) +
+           ", \"iterations_run\": " + std::to_string(iters) +
+           ", \"final_loss\": " + (iters > 0 ? recsys::json_number(hist[2 * (iters - 1)]) : std::string("null")) +
+           ", \"fingerprint\": \"" + fp + "\", \"history\": [";
+    for (int64_t i = 0; i < iters; ++i) {
+      json += (i ? ", " : "") + std::string("{\"iteration\": ") + std::to_string(i + 1) +
+              ", \"loss\": " + recsys::json_number(hist[2 * i]) + ", \"seconds\": " + recsys::json_number(hist[2 * i + 1]) +
+              "}";
+    }
+    json += "]}";
+  });
+  Datum result = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str()));
+  PG_RETURN_DATUM(result);
+}

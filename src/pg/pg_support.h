@@ -1,0 +1,48 @@
+// Helpers shared by the SQL entry points: ID conversion between SQL values and model
+// keys, model access through the backend-local cache, and materialized SRF output.
+#pragma once
+#include "pg_common.h"
+
+#include "keys.h"
+#include "model_format.h"
+
+extern "C" {
+#include "utils/tuplestore.h"
+}
+
+namespace recsys_pg {
+
+// An SQL ID value as the core sees it.
+struct KeyArg {
+  recsys::KeyKind kind;
+  int64_t int_value;
+  const uint8_t* bytes;
+  uint64_t length;
+};
+
+// Key kind for a SQL type (domains resolved); ereport for unsupported types.
+recsys::KeyKind key_kind_for_type(Oid type, const char* role);
+// Reads an ID argument of the given SQL type (detoasting text if needed).
+KeyArg key_from_datum(Datum value, Oid type, recsys::KeyKind kind);
+// Index of an ID argument in a dictionary, or -1; converts between SQL types when the
+// argument's type is not the model's (e.g. a text literal for an integer model).
+int64_t lookup_key(const recsys::KeyDictionary& dict, Datum value, Oid type);
+// A dictionary key as a Datum of target_type (converting through text if needed).
+Datum key_to_datum(const recsys::KeyDictionary& dict, int64_t index, Oid target_type);
+// Readable form of an ID argument for error messages.
+char* key_arg_text(Datum value, Oid type);
+
+// The model argument, opened. Large (TOASTed) models are detoasted once per backend and
+// kept in a cache keyed by their TOAST pointer; inline models are read in place.
+recsys::ModelView model_arg(FunctionCallInfo fcinfo, int argno);
+// The model argument fully detoasted into the current context (no cache): for output
+// functions that read the whole value once.
+recsys::ModelView model_arg_uncached(FunctionCallInfo fcinfo, int argno);
+
+// Sets up materialized SRF output; returns the tuple store and its descriptor.
+Tuplestorestate* begin_materialized_srf(FunctionCallInfo fcinfo, TupleDesc* desc);
+
+// Requires k > 0.
+void check_k(int32 k);
+
+}  // namespace recsys_pg

@@ -1,0 +1,261 @@
+// Training aggregates: train_als(user, item [, weight] [, options]).
+//
+// The state is a recsys::TrainingState on the C++ heap, owned by a memory-context
+// callback on the aggregate context, so it is freed on success, error and cancel alike.
+// Rows are interned and logged in the transition function; combine / serialize /
+// deserialize support parallel plans (and Citus-style push-down); the final function
+// trains on a background thread while this thread polls for interrupts.
+#include "pg_support.h"
+
+#include <cstring>
+#include <memory>
+#include <string>
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "utils/jsonb.h"
+}
+
+#include "training.h"
+
+extern "C" {
+PG_FUNCTION_INFO_V1(recsys_train_trans);
+PG_FUNCTION_INFO_V1(recsys_train_combine);
+PG_FUNCTION_INFO_V1(recsys_train_serialize);
+PG_FUNCTION_INFO_V1(recsys_train_deserialize);
+PG_FUNCTION_INFO_V1(recsys_als_final);
+}
+
+using namespace recsys_pg;
+using recsys::KeyKind;
+using recsys::TrainingState;
+
+namespace {
+
+// The aggregate's internal state: a palloc'd box pointing at the C++ state.
+struct StateBox {
+  MemoryContextCallback callback;
+  TrainingState* state;
+  int weight_arg;   // argument number of the weight, or -1
+  int options_arg;  // argument number of the options, or -1
+  bool arg_layout_known;
+  struct varlena* options_raw;  // the first options value seen (copy in the aggregate context)
+};
+
+void free_state(void* arg) {
+  StateBox* box = static_cast<StateBox*>(arg);
+  delete box->state;  // joins any training thread (its destructor cancels first)
+  box->state = nullptr;
+}
+
+StateBox* new_box(MemoryContext aggctx, KeyKind ukind, Oid utype, KeyKind ikind, Oid itype) {
+  StateBox* box = static_cast<StateBox*>(MemoryContextAllocZero(aggctx, sizeof(StateBox)));
+  recsys_guard([&] { box->state = new TrainingState(ukind, utype, ikind, itype); });
+  box->callback.func = free_state;
+  box->callback.arg = box;
+  MemoryContextRegisterResetCallback(aggctx, &box->callback);
+  return box;
+}
+
+MemoryContext aggregate_context(FunctionCallInfo fcinfo, const char* name) {
+  MemoryContext aggctx;
+  if (!AggCheckCallContext(fcinfo, &aggctx)) elog(ERROR, "%s called in non-aggregate context", name);
+  return aggctx;
+}
+
+// Records the options of the first row; later rows must carry the same options (a
+// byte comparison of a few dozen bytes per row).
+void note_options(StateBox* box, FunctionCallInfo fcinfo, MemoryContext aggctx) {
+  if (box->options_arg < 0 || PG_ARGISNULL(box->options_arg)) return;
+  struct varlena* raw = reinterpret_cast<struct varlena*>(DatumGetPointer(PG_GETARG_DATUM(box->options_arg)));
+  if (VARATT_IS_EXTERNAL(raw) || VARATT_IS_COMPRESSED(raw)) raw = pg_detoast_datum(raw);
+  if (box->options_raw != nullptr) {
+    if (VARSIZE_ANY_EXHDR(raw) != VARSIZE_ANY_EXHDR(box->options_raw) ||
+        std::memcmp(VARDATA_ANY(raw), VARDATA_ANY(box->options_raw), VARSIZE_ANY_EXHDR(raw)) != 0)
+      ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                      errmsg("training options must be the same for every row of one aggregate")));
+    return;
+  }
+  struct varlena* opts = pg_detoast_datum(raw);
+  Jsonb* jb = reinterpret_cast<Jsonb*>(opts);
+  char* text = JsonbToCString(nullptr, &jb->root, VARSIZE(jb));
+  TrainingState* st = box->state;
+  // Validate now, so a typo fails before millions of rows are read.
+  recsys_guard([&] {
+    st->options_json = text;
+    (void)recsys::parse_als_options(st->options_json);
+  });
+  box->options_raw = static_cast<struct varlena*>(MemoryContextAlloc(aggctx, VARSIZE(opts)));
+  std::memcpy(box->options_raw, opts, VARSIZE(opts));
+}
+
+}  // namespace
+
+// Transition: intern the user and item IDs and log (user, item, weight).
+Datum recsys_train_trans(PG_FUNCTION_ARGS) {
+  MemoryContext aggctx = aggregate_context(fcinfo, "train_als transition");
+  StateBox* box = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<StateBox*>(PG_GETARG_POINTER(0));
+  if (box == nullptr) {
+    Oid utype = get_fn_expr_argtype(fcinfo->flinfo, 1);
+    Oid itype = get_fn_expr_argtype(fcinfo->flinfo, 2);
+    KeyKind ukind = key_kind_for_type(utype, "user");
+    KeyKind ikind = key_kind_for_type(itype, "item");
+    box = new_box(aggctx, ukind, utype, ikind, itype);
+    box->weight_arg = box->options_arg = -1;
+    for (int a = 3; a < PG_NARGS(); ++a) {
+      Oid t = get_fn_expr_argtype(fcinfo->flinfo, a);
+      if (t == JSONBOID)
+        box->options_arg = a;
+      else
+        box->weight_arg = a;
+    }
+  }
+  note_options(box, fcinfo, aggctx);
+  TrainingState* st = box->state;
+  if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (box->weight_arg >= 0 && PG_ARGISNULL(box->weight_arg))) {
+    st->rows_skipped++;
+    PG_RETURN_POINTER(box);
+  }
+  Oid utype = st->user_type_oid, itype = st->item_type_oid;
+  KeyArg u = key_from_datum(PG_GETARG_DATUM(1), utype, st->users.kind());
+  KeyArg i = key_from_datum(PG_GETARG_DATUM(2), itype, st->items.kind());
+  double w = box->weight_arg >= 0 ? PG_GETARG_FLOAT8(box->weight_arg) : 1.0;
+  recsys_guard([&] {
+    uint32_t uid = u.kind == KeyKind::Int ? st->users.intern_int(u.int_value) : st->users.intern_bytes(u.bytes, u.length);
+    uint32_t iid = i.kind == KeyKind::Int ? st->items.intern_int(i.int_value) : st->items.intern_bytes(i.bytes, i.length);
+    st->add(uid, iid, w);
+  });
+  PG_RETURN_POINTER(box);
+}
+
+// Combine: merge the second partial state into the first.
+Datum recsys_train_combine(PG_FUNCTION_ARGS) {
+  MemoryContext aggctx = aggregate_context(fcinfo, "train_als combine");
+  StateBox* a = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<StateBox*>(PG_GETARG_POINTER(0));
+  StateBox* b = PG_ARGISNULL(1) ? nullptr : reinterpret_cast<StateBox*>(PG_GETARG_POINTER(1));
+  if (b == nullptr) {
+    if (a == nullptr) PG_RETURN_NULL();
+    PG_RETURN_POINTER(a);
+  }
+  if (a == nullptr) {
+    TrainingState* sb = b->state;
+    a = new_box(aggctx, sb->users.kind(), sb->user_type_oid, sb->items.kind(), sb->item_type_oid);
+    a->weight_arg = b->weight_arg;
+    a->options_arg = b->options_arg;
+  }
+  TrainingState* sa = a->state;
+  TrainingState* sb = b->state;
+  if (!sa->options_json.empty() && !sb->options_json.empty() && sa->options_json != sb->options_json)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("training options must be the same for every row of one aggregate")));
+  recsys_guard([&] { sa->merge(*sb); });
+  PG_RETURN_POINTER(a);
+}
+
+// Serialize a partial state for transfer from a parallel worker.
+Datum recsys_train_serialize(PG_FUNCTION_ARGS) {
+  (void)aggregate_context(fcinfo, "train_als serialize");
+  StateBox* box = reinterpret_cast<StateBox*>(PG_GETARG_POINTER(0));
+  uint64_t size = 0;
+  recsys_guard([&] { size = box->state->serialized_size(); });
+  if (size + VARHDRSZ > MaxAllocSize)
+    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                    errmsg("partial training state of %llu bytes is too large to pass between parallel workers",
+                           static_cast<unsigned long long>(size)),
+                    errhint("Lower max_parallel_workers_per_gather for this query.")));
+  bytea* out = static_cast<bytea*>(palloc(size + VARHDRSZ));
+  recsys_guard([&] { box->state->serialize(reinterpret_cast<uint8_t*>(VARDATA(out))); });
+  SET_VARSIZE(out, size + VARHDRSZ);
+  PG_RETURN_BYTEA_P(out);
+}
+
+// Deserialize a partial state in the leader.
+Datum recsys_train_deserialize(PG_FUNCTION_ARGS) {
+  MemoryContext aggctx = aggregate_context(fcinfo, "train_als deserialize");
+  bytea* in = PG_GETARG_BYTEA_PP(0);
+  const uint8_t* data = reinterpret_cast<const uint8_t*>(VARDATA_ANY(in));
+  uint64_t size = VARSIZE_ANY_EXHDR(in);
+  StateBox* box = static_cast<StateBox*>(MemoryContextAllocZero(aggctx, sizeof(StateBox)));
+  box->weight_arg = box->options_arg = -1;
+  recsys_guard([&] { box->state = TrainingState::deserialize(data, size).release(); });
+  box->callback.func = free_state;
+  box->callback.arg = box;
+  MemoryContextRegisterResetCallback(aggctx, &box->callback);
+  PG_RETURN_POINTER(box);
+}
+
+namespace {
+
+constexpr int kMaxMessages = 32;
+char messages[kMaxMessages][256];
+
+// Runs `start` on a background job and waits for it, reporting progress lines as
+// NOTICEs and answering query cancel / statement_timeout within ~50 ms: the wait
+// happens in short guarded slices with CHECK_FOR_INTERRUPTS() between them. On cancel,
+// the error unwinds PostgreSQL frames only; the job is joined when the aggregate
+// context's callback frees the state.
+void run_training_job(TrainingState* st, bool verbose) {
+  for (;;) {
+    bool done = false;
+    int n = 0;
+    recsys_guard([&] {
+      done = st->job->wait_for(50);
+      std::vector<std::string> lines = st->job->take_messages();
+      for (auto& l : lines) {
+        if (n == kMaxMessages) break;
+        snprintf(messages[n++], sizeof messages[0], "%s", l.c_str());
+      }
+    });
+    for (int i = 0; verbose && i < n; ++i) ereport(NOTICE, (errmsg("%s", messages[i])));
+    CHECK_FOR_INTERRUPTS();
+    if (done) break;
+  }
+  recsys_guard([&] {
+    st->job->rethrow_if_failed();
+    st->job.reset();
+  });
+}
+
+// Writes the finished model into a new varlena in the current memory context.
+Datum emit_model(TrainingState* st) {
+  uint64_t size = 0;
+  recsys_guard([&] { size = st->result->total_size(); });
+  if (size > MaxAllocSize)
+    ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                    errmsg("the trained model would take %llu bytes, more than the 1 GB limit of one value",
+                           static_cast<unsigned long long>(size)),
+                    errhint("Use fewer factors, or the option store_seen = false.")));
+  uint8_t* out = static_cast<uint8_t*>(palloc(size));
+  recsys_guard([&] {
+    st->result->write(out);
+    st->result.reset();
+  });
+  SET_VARSIZE(out, size);
+  return PointerGetDatum(out);
+}
+
+}  // namespace
+
+// Final: train implicit ALS and return the model (NULL when no row was usable).
+Datum recsys_als_final(PG_FUNCTION_ARGS) {
+  if (PG_ARGISNULL(0)) PG_RETURN_NULL();
+  StateBox* box = reinterpret_cast<StateBox*>(PG_GETARG_POINTER(0));
+  TrainingState* st = box->state;
+  if (st->finalized) elog(ERROR, "train_als final function called twice on one state");
+  if (st->log.size() == 0) PG_RETURN_NULL();
+  recsys::AlsTrainingOptions opts;
+  recsys_guard([&] { opts = recsys::parse_als_options(st->options_json); });
+  int threads = recsys::resolve_threads(opts.threads > 0 ? opts.threads : guc_threads);
+  bool verbose = opts.verbose || guc_verbose;
+  opts.verbose = verbose;
+  recsys_guard([&] {
+    st->job = std::make_unique<recsys::BackgroundJob>();
+    recsys::BackgroundJob* job = st->job.get();
+    job->start([st, opts, threads, job](const recsys::CancelToken& cancel) {
+      recsys::build_als_model(*st, opts, threads, cancel, [job](const std::string& line) { job->post_message(line); });
+    });
+  });
+  run_training_job(st, verbose);
+  st->finalized = true;
+  PG_RETURN_DATUM(emit_model(st));
+}
