@@ -35,15 +35,16 @@ COMMENT ON FUNCTION @extschema@.model_info(@extschema@.model) IS
 
 -- ---------------------------------------------------------------------------------
 -- Training: implicit-feedback ALS as an aggregate.
--- user and item may be smallint, integer, bigint, text, varchar or uuid (independently).
+-- user and item may be smallint, integer, bigint, text, varchar or uuid (independently;
+-- an untyped literal counts as text).
 
-CREATE FUNCTION @extschema@.train_trans(internal, anyelement, anycompatible) RETURNS internal
+CREATE FUNCTION @extschema@.train_trans(internal, "any", "any") RETURNS internal
   AS 'MODULE_PATHNAME', 'recsys_train_trans' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION @extschema@.train_trans(internal, anyelement, anycompatible, double precision) RETURNS internal
+CREATE FUNCTION @extschema@.train_trans(internal, "any", "any", double precision) RETURNS internal
   AS 'MODULE_PATHNAME', 'recsys_train_trans' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION @extschema@.train_trans(internal, anyelement, anycompatible, double precision, jsonb) RETURNS internal
+CREATE FUNCTION @extschema@.train_trans(internal, "any", "any", double precision, jsonb) RETURNS internal
   AS 'MODULE_PATHNAME', 'recsys_train_trans' LANGUAGE C PARALLEL SAFE;
-CREATE FUNCTION @extschema@.train_trans(internal, anyelement, anycompatible, jsonb) RETURNS internal
+CREATE FUNCTION @extschema@.train_trans(internal, "any", "any", jsonb) RETURNS internal
   AS 'MODULE_PATHNAME', 'recsys_train_trans' LANGUAGE C PARALLEL SAFE;
 CREATE FUNCTION @extschema@.train_combine(internal, internal) RETURNS internal
   AS 'MODULE_PATHNAME', 'recsys_train_combine' LANGUAGE C PARALLEL SAFE;
@@ -54,57 +55,57 @@ CREATE FUNCTION @extschema@.train_deserialize(bytea, internal) RETURNS internal
 CREATE FUNCTION @extschema@.als_final(internal) RETURNS @extschema@.model
   AS 'MODULE_PATHNAME', 'recsys_als_final' LANGUAGE C PARALLEL SAFE;
 
-CREATE AGGREGATE @extschema@.train_als("user" anyelement, item anycompatible) (
+CREATE AGGREGATE @extschema@.train_als("user" "any", item "any") (
   SFUNC = @extschema@.train_trans, STYPE = internal, FINALFUNC = @extschema@.als_final,
   FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
   SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
-CREATE AGGREGATE @extschema@.train_als("user" anyelement, item anycompatible, weight double precision) (
+CREATE AGGREGATE @extschema@.train_als("user" "any", item "any", weight double precision) (
   SFUNC = @extschema@.train_trans, STYPE = internal, FINALFUNC = @extschema@.als_final,
   FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
   SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
-CREATE AGGREGATE @extschema@.train_als("user" anyelement, item anycompatible, weight double precision, options jsonb) (
+CREATE AGGREGATE @extschema@.train_als("user" "any", item "any", weight double precision, options jsonb) (
   SFUNC = @extschema@.train_trans, STYPE = internal, FINALFUNC = @extschema@.als_final,
   FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
   SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
-CREATE AGGREGATE @extschema@.train_als("user" anyelement, item anycompatible, options jsonb) (
+CREATE AGGREGATE @extschema@.train_als("user" "any", item "any", options jsonb) (
   SFUNC = @extschema@.train_trans, STYPE = internal, FINALFUNC = @extschema@.als_final,
   FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
   SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
-COMMENT ON AGGREGATE @extschema@.train_als(anyelement, anycompatible, double precision, jsonb) IS
+COMMENT ON AGGREGATE @extschema@.train_als("any", "any", double precision, jsonb) IS
   'Implicit-feedback ALS (Hu, Koren & Volinsky 2008) with a conjugate-gradient solve; options: factors, iterations, regularization, alpha, cg_steps, seed, init_scale, store_seen, calculate_loss, verbose, threads';
 
 -- ---------------------------------------------------------------------------------
 -- Serving.
 
-CREATE FUNCTION @extschema@.recommend(model @extschema@.model, "user" anyelement, k integer,
-    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
-  RETURNS TABLE(item anyelement, score real)
-  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, anyelement, integer, boolean, boolean) IS
-  'Top-k items for a user, best first; items come back in the type of the user argument. An unknown user gets the most popular items unless cold_start is false';
-
-CREATE FUNCTION @extschema@.recommend(model @extschema@.model, "user" anyelement, k integer, item_type anycompatible,
+CREATE FUNCTION @extschema@.recommend(model @extschema@.model, "user" anycompatible, k integer,
     exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
   RETURNS TABLE(item anycompatible, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, anycompatible, integer, boolean, boolean) IS
+  'Top-k items for a user, best first; items come back in the type of the user argument. An unknown user gets the most popular items unless cold_start is false';
+
+CREATE FUNCTION @extschema@.recommend(model @extschema@.model, "user" "any", k integer, item_type anyelement,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item anyelement, score real)
   AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, anyelement, integer, anycompatible, boolean, boolean) IS
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, "any", integer, anyelement, boolean, boolean) IS
   'Top-k items for a user when item IDs have another type than user IDs: pass a typed NULL as item_type, e.g. NULL::text';
 
-CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id anyelement, k integer)
-  RETURNS TABLE(item anyelement, score real)
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id anycompatible, k integer)
+  RETURNS TABLE(item anycompatible, score real)
   AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, anyelement, integer) IS
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, anycompatible, integer) IS
   'The k items most similar to an item (cosine of item factors), the item itself excluded';
 
-CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id anyelement, k integer)
-  RETURNS TABLE("user" anyelement, score real)
+CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id anycompatible, k integer)
+  RETURNS TABLE("user" anycompatible, score real)
   AS 'MODULE_PATHNAME', 'recsys_similar_users' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.similar_users(@extschema@.model, anyelement, integer) IS
+COMMENT ON FUNCTION @extschema@.similar_users(@extschema@.model, anycompatible, integer) IS
   'The k users most similar to a user (cosine of user factors), the user excluded';
 
-CREATE FUNCTION @extschema@.score(model @extschema@.model, "user" anyelement, item anycompatible) RETURNS real
+CREATE FUNCTION @extschema@.score(model @extschema@.model, "user" "any", item "any") RETURNS real
   AS 'MODULE_PATHNAME', 'recsys_score' LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@.score(@extschema@.model, anyelement, anycompatible) IS
+COMMENT ON FUNCTION @extschema@.score(@extschema@.model, "any", "any") IS
   'The score recommend ranks by, for one (user, item) pair; NULL when the user or item is not in the model';
 
 CREATE FUNCTION @extschema@.item_factors(model @extschema@.model)

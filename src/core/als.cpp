@@ -22,10 +22,7 @@ constexpr int64_t kLossBlockRows = 1024;
 // Most rows a solve task takes (fewer when the rows are heavy).
 constexpr int64_t kMaxChunkRows = 256;
 // How many entries ahead the row loops prefetch the other side's factor rows.
-#ifndef PF
-#define PF 4
-#endif
-constexpr int64_t kPrefetchAhead = PF;
+constexpr int64_t kPrefetchAhead = 8;
 // CG stops once r.r falls below this, as implicit does.
 constexpr float kCgEpsilon = 1e-20f;
 

@@ -89,12 +89,12 @@ void KeyDictionary::validate(KeyKind kind, int64_t n, const uint8_t* data, uint6
   if (n < 0) bad("negative count");
   uint64_t un = static_cast<uint64_t>(n);
   if (kind == KeyKind::Int) {
-    if (length != 8 * un) bad("size does not match the key count");
+    if (un > length / 8 || length != 8 * un) bad("size does not match the key count");
     const int64_t* k = reinterpret_cast<const int64_t*>(data);
     for (uint64_t i = 1; i < un; ++i)
       if (!(k[i - 1] < k[i])) bad("integer keys are not strictly ascending");
   } else if (kind == KeyKind::Uuid) {
-    if (length != 16 * un) bad("size does not match the key count");
+    if (un > length / 16 || length != 16 * un) bad("size does not match the key count");
     for (uint64_t i = 1; i < un; ++i)
       if (std::memcmp(data + 16 * (i - 1), data + 16 * i, 16) >= 0) bad("uuid keys are not strictly ascending");
   } else if (kind == KeyKind::Text) {
@@ -282,7 +282,7 @@ const uint8_t* KeyInterner::read_state(const uint8_t* src, const uint8_t* end) {
   need(blen);
   if (off[0] != 0 || off[n] != blen) bad();
   for (uint64_t i = 0; i < n; ++i) {
-    if (off[i] > off[i + 1]) bad();
+    if (off[i] > off[i + 1] || off[i + 1] > blen) bad();
     if (kind_ == KeyKind::Uuid && off[i + 1] - off[i] != 16) bad();
     if (intern_bytes(src + off[i], off[i + 1] - off[i]) != i) bad();
   }

@@ -26,7 +26,8 @@ recsys::KeyKind key_kind_for_type(Oid type, const char* role) {
     case INT4OID:
     case INT8OID: return KeyKind::Int;
     case TEXTOID:
-    case VARCHAROID: return KeyKind::Text;
+    case VARCHAROID:
+    case UNKNOWNOID: return KeyKind::Text;
     case UUIDOID: return KeyKind::Uuid;
     default:
       ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -44,6 +45,10 @@ KeyArg key_from_datum(Datum value, Oid type, KeyKind kind) {
   } else if (kind == KeyKind::Uuid) {
     k.bytes = DatumGetUUIDP(value)->data;
     k.length = UUID_LEN;
+  } else if (base == UNKNOWNOID) {  // an untyped literal passed to an "any" argument
+    const char* c = DatumGetCString(value);
+    k.bytes = reinterpret_cast<const uint8_t*>(c);
+    k.length = std::strlen(c);
   } else {
     struct varlena* t = pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(value)));
     k.bytes = reinterpret_cast<const uint8_t*>(VARDATA_ANY(t));
@@ -89,7 +94,7 @@ bool same_family(KeyKind model_kind, Oid arg_type) {
   Oid base = getBaseType(arg_type);
   switch (model_kind) {
     case KeyKind::Int: return base == INT2OID || base == INT4OID || base == INT8OID;
-    case KeyKind::Text: return base == TEXTOID || base == VARCHAROID;
+    case KeyKind::Text: return base == TEXTOID || base == VARCHAROID || base == UNKNOWNOID;
     case KeyKind::Uuid: return base == UUIDOID;
   }
   return false;

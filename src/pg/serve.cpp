@@ -56,15 +56,24 @@ void emit_scored(FunctionCallInfo fcinfo, const recsys::KeyDictionary& dict, int
 // type witness: top-k items for a user, best first. An unknown user gets the most
 // popular items unless cold_start is false (then no rows).
 Datum recsys_recommend(PG_FUNCTION_ARGS) {
+  // The witness form (6 arguments, item_type at 3) is not strict: NULL arguments other
+  // than the witness give no rows, as the strict form does.
+  const int a = PG_NARGS() == 6 ? 4 : 3;
+  for (int i = 0; i < PG_NARGS(); ++i) {
+    if (i != 3 || a == 3) {
+      if (PG_ARGISNULL(i)) {
+        TupleDesc desc;
+        (void)begin_materialized_srf(fcinfo, &desc);
+        return (Datum)0;
+      }
+    }
+  }
   ModelView m = model_arg(fcinfo, 0);
   Oid user_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
   int32 k = PG_GETARG_INT32(2);
   check_k(k);
-  // Optional booleans follow k, possibly after the item-type witness.
-  int a = 3;
-  if (PG_NARGS() > a && get_fn_expr_argtype(fcinfo->flinfo, a) != BOOLOID) ++a;  // skip the witness
-  bool exclude_seen = PG_NARGS() > a ? PG_GETARG_BOOL(a) : true;
-  bool cold_start = PG_NARGS() > a + 1 ? PG_GETARG_BOOL(a + 1) : true;
+  bool exclude_seen = PG_GETARG_BOOL(a);
+  bool cold_start = PG_GETARG_BOOL(a + 1);
   int64_t user = lookup_key(m.user_keys(), PG_GETARG_DATUM(1), user_type);
   int64_t n = 0;
   recsys_guard([&] {

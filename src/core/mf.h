@@ -1,0 +1,173 @@
+// Biased matrix factorization for explicit ratings (Koren's "SVD" / Funk SVD, as in
+// Surprise's SVD and LibMF):
+//
+//   r̂(u, i) = μ + b_u + b_i + p_u · q_i
+//
+// fitted by stochastic gradient descent on
+//   Σ_(u,i) (r_ui - r̂(u,i))² + λ_b (b_u² + b_i²) + λ_f (|p_u|² + |q_i|²)
+// (regularization applied per visited rating, as Surprise and LibMF do). Per rating:
+//   e   = r - r̂
+//   b_u += η_b (e - λ_b b_u)          b_i += η_b (e - λ_b b_i)
+//   p_u += η (e q_i - λ_f p_u)         q_i += η (e p_u - λ_f q_i)   (simultaneously)
+//
+// Parallel SGD in the style of LibMF's FPSGD, made deterministic: users and items are
+// spread over a B x B grid of blocks by seeded random permutations; every epoch runs B
+// rounds, round r processing blocks (t, (t + r) mod B) for t = 0..B-1 — blocks sharing
+// no user and no item — in parallel, with a barrier after each round. Each block's
+// ratings are visited in an order shuffled once from the seed. No two threads ever touch
+// the same parameter, so the result depends only on the data, the parameters, the seed
+// and B — never on thread timing, and not on the thread count either (B defaults to
+// max(16, 2 * threads), so any thread count up to 8 gives bit-identical models).
+//
+// μ is the mean of the training ratings and stays fixed. Factors are float32; the
+// trainer pads rows to a multiple of 8 internally. factors = 0 is allowed everywhere
+// (a pure bias model): factor sections are then empty.
+//
+// Duplicates: a rating matrix holds one value per (user, item); build_rating_matrix
+// AVERAGES duplicate (user, item) rows (a re-rated item counts once, with the mean
+// rating), and keeps ratings of 0 (unlike the implicit interaction matrix, which sums
+// and drops zero sums).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "model_format.h"
+#include "parallel.h"
+#include "sparse.h"
+
+namespace recsys {
+
+class TrainingState;
+
+enum class LrSchedule {
+  Constant,  // η_t = η
+  Decay,     // η_t = η / (1 + lr_decay * t), t = 0-based epoch
+  AdaGrad,   // LibMF-style: per-row step η / sqrt(G), G = 1 + Σ mean squared gradient
+};
+const char* lr_schedule_name(LrSchedule s);
+
+struct MfParams {
+  int factors = 64;
+  int epochs = 40;
+  float learning_rate = 0.007f;      // η for the factors
+  float bias_learning_rate = -1.0f;  // η_b; < 0 means "same as learning_rate"
+  LrSchedule schedule = LrSchedule::Decay;
+  float lr_decay = 0.05f;
+  float reg_bias = 0.005f;  // λ_b
+  float reg_factors = 0.04f;  // λ_f
+  float init_scale = 0.0f;  // std of the N(0, σ²) factor init; 0 = 0.1 / sqrt(factors)
+  uint64_t seed = 42;
+  // Early stopping: a seeded random fraction of the ratings is held out; training stops
+  // when the validation RMSE has not improved for `patience` epochs, and the parameters
+  // of the best epoch are returned. 0 = train on everything for `epochs` epochs.
+  double holdout_fraction = 0.0;
+  int patience = 3;
+  int blocks = 0;  // grid side B; 0 = max(16, 2 * threads)
+};
+
+struct MfEpochStats {
+  int epoch = 0;          // 1-based
+  double train_rmse = 0;  // RMS of the errors e seen by the updates during the epoch
+  double validation_rmse = std::numeric_limits<double>::quiet_NaN();  // clipped predictions; NaN without holdout
+  double seconds = 0;     // wall time of the epoch (updates + validation)
+  double learning_rate = 0;  // η_t used in the epoch (the base η for AdaGrad)
+};
+
+// A trained rating model: row-major float32 factors (no padding), biases, statistics.
+struct MfModel {
+  int factors = 0;
+  int64_t n_users = 0;
+  int64_t n_items = 0;
+  std::vector<float> user_factors;  // n_users x factors
+  std::vector<float> item_factors;  // n_items x factors
+  std::vector<float> user_bias;     // n_users
+  std::vector<float> item_bias;     // n_items
+  double global_mean = 0;           // μ: mean of the training ratings
+  double rating_min = 0;            // smallest / largest rating in the input (holdout included)
+  double rating_max = 0;
+  std::vector<MfEpochStats> history;  // every epoch run
+  int best_epoch = 0;                 // epoch whose parameters were kept (= last epoch without holdout)
+  double validation_rmse = std::numeric_limits<double>::quiet_NaN();  // at best_epoch
+  int64_t train_ratings = 0;
+  int64_t validation_ratings = 0;
+  int blocks = 0;                     // B used (0 for the baseline)
+};
+
+// Trains on a users x items matrix of ratings (one value per pair; see
+// build_rating_matrix). Throws InvalidParameter for bad parameters or when training
+// diverges (non-finite errors: lower the learning rate), Error(Cancelled) when cancel is
+// set (checked between rounds). on_epoch runs on the calling thread after every epoch.
+MfModel train_biased_mf(const CsrMatrix& ratings, const MfParams& params, int threads, const CancelToken& cancel,
+                        const std::function<void(const MfEpochStats&)>& on_epoch);
+
+// Baseline "μ + b_u + b_i" (Surprise's BaselineOnly with ALS, Koren 2010 §2.1):
+// alternately, for `epochs` epochs,
+//   b_i = Σ_{u ∈ R(i)} (r_ui - μ - b_u) / (reg_item + |R(i)|)   for every item, then
+//   b_u = Σ_{i ∈ R(u)} (r_ui - μ - b_i) / (reg_user + |R(u)|)   for every user.
+// The regularization is per user / item (a count of pseudo-ratings at μ), not per
+// rating. The result is an MfModel with factors = 0; it is stored as a BiasedMf model
+// with 0 factors, so prediction, scoring and recommendation (by item bias) work
+// unchanged.
+struct BaselineParams {
+  int epochs = 10;
+  double reg_user = 15.0;
+  double reg_item = 10.0;
+};
+MfModel train_baseline(const CsrMatrix& ratings, const BaselineParams& params, int threads,
+                       const CancelToken& cancel);
+
+// The model's rating for a pair, each side given by its factors and bias, or nullptr
+// when the user (item) is unknown: unknown user → μ + b_i; unknown item → μ + b_u; both
+// unknown → μ. The result is clipped to [rating_min, rating_max].
+double predict_rating(double global_mean, double rating_min, double rating_max, int factors,
+                      const float* user_factors_row, const float* user_bias,
+                      const float* item_factors_row, const float* item_bias);
+// The same on an MfModel; user / item < 0 means unknown. Throws InvalidParameter for an
+// index past the end.
+double predict_rating(const MfModel& model, int64_t user, int64_t item);
+// The same on a stored BiasedMf model (for SQL predict()); user / item = -1 when the key
+// is not in the model. Throws NotSupported for other model kinds.
+double predict_pair(const ModelView& model, int64_t user, int64_t item);
+
+// The users x items rating matrix of a training state: duplicate (user, item) rows are
+// AVERAGED (summed in double in a sorted order, so row order never changes the result);
+// zero ratings are kept. Rows and columns are the final (sorted-key) indices.
+// *duplicate_rows (if given) receives the number of rows merged into an earlier one.
+CsrMatrix build_rating_matrix(const TrainingState& state, const std::vector<uint32_t>& user_rank,
+                              const std::vector<uint32_t>& item_rank, const CancelToken& cancel,
+                              uint64_t* duplicate_rows = nullptr);
+
+struct MfTrainingOptions {
+  MfParams mf;
+  bool store_seen = true;
+  bool verbose = false;
+  int threads = 0;  // 0 = the caller's default
+};
+// Parses train_mf options (names as the MfParams fields, plus "lr_schedule":
+// "constant" | "decay" | "adagrad", "store_seen", "verbose", "threads"); throws
+// InvalidParameter naming the bad option. Fills init_scale (0.1 / sqrt(factors)) and
+// bias_learning_rate (= learning_rate) when not given.
+MfTrainingOptions parse_mf_options(const std::string& json);
+
+struct BaselineTrainingOptions {
+  BaselineParams baseline;
+  bool store_seen = true;
+  bool verbose = false;
+  int threads = 0;
+};
+// Parses train_baseline options: "epochs", "reg_user", "reg_item", "store_seen",
+// "verbose", "threads".
+BaselineTrainingOptions parse_baseline_options(const std::string& json);
+
+// Runs the whole pipeline on the state and leaves a ModelKind::BiasedMf model in
+// state.result (see mf.cpp for the sections). log_line receives progress lines.
+void build_mf_model(TrainingState& state, const MfTrainingOptions& options, int threads, const CancelToken& cancel,
+                    const std::function<void(const std::string&)>& log_line);
+// The baseline as a BiasedMf model with factors = 0 (same sections, factor sections empty).
+void build_baseline_model(TrainingState& state, const BaselineTrainingOptions& options, int threads,
+                          const CancelToken& cancel, const std::function<void(const std::string&)>& log_line);
+
+}  // namespace recsys

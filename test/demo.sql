@@ -1,0 +1,41 @@
+-- The recsys demo: a small shop's products and view/cart/purchase events.
+-- Run from the repository root (test/demo.sh does).
+\pset footer off
+CREATE EXTENSION recsys;
+
+CREATE TABLE products (sku text PRIMARY KEY, name text, department text, price numeric);
+CREATE TABLE events (customer_id text, sku text, event text, ts timestamp);
+\copy products FROM 'test/data/products.csv' WITH (FORMAT csv, HEADER)
+\copy events FROM 'test/data/events.csv' WITH (FORMAT csv, HEADER)
+SELECT count(*) AS events, count(DISTINCT customer_id) AS customers, count(DISTINCT sku) AS products FROM events;
+
+\echo '== training implicit ALS (views weigh 1, carts 3, purchases 5)'
+CREATE TABLE shop_model AS
+SELECT recsys.train_als(customer_id, sku,
+         CASE event WHEN 'purchase' THEN 5 WHEN 'cart' THEN 3 ELSE 1 END,
+         '{"factors": 32, "iterations": 15, "regularization": 0.05, "alpha": 2, "seed": 7}') AS model
+FROM events;
+SELECT info->>'algorithm' AS algorithm, info->'users' AS users, info->'items' AS items,
+       info->'interactions' AS interactions, info->'factors' AS factors,
+       round((info->>'final_loss')::numeric, 4) AS final_loss
+FROM (SELECT recsys.model_info(model) AS info FROM shop_model) s;
+
+\echo '== customer C00042 bought and viewed'
+SELECT p.name, p.department, string_agg(DISTINCT e.event, ', ') AS events
+FROM events e JOIN products p USING (sku) WHERE e.customer_id = 'C00042'
+GROUP BY p.name, p.department ORDER BY p.department, p.name;
+
+\echo '== top 5 recommendations for C00042 (already-seen products excluded)'
+SELECT r.item AS sku, p.name, p.department, round(r.score::numeric, 3) AS score
+FROM shop_model m, recsys.recommend(m.model, 'C00042', 5) r JOIN products p ON p.sku = r.item;
+
+\echo '== products similar to the most viewed product'
+SELECT p.sku, p.name, p.department FROM products p
+WHERE p.sku = (SELECT sku FROM events GROUP BY sku ORDER BY count(*) DESC, sku LIMIT 1);
+SELECT s.item AS sku, p.name, p.department, round(s.score::numeric, 3) AS cosine
+FROM shop_model m,
+     recsys.similar_items(m.model, (SELECT sku FROM events GROUP BY sku ORDER BY count(*) DESC, sku LIMIT 1), 5) s
+     JOIN products p ON p.sku = s.item;
+
+\echo '== a new visitor (never seen) gets the most popular products'
+SELECT r.item AS sku, p.name FROM shop_model m, recsys.recommend(m.model, 'new-visitor', 3) r JOIN products p ON p.sku = r.item;

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# The one test command for recsys:   bash test/run_tests.sh
+#
+#   1. C++ core unit tests (CMake + GoogleTest), then again under ASan/UBSan
+#      (skipped with RECSYS_SKIP_ASAN=1);
+#   2. make && make install of the extension;
+#   3. a throwaway PostgreSQL cluster (temp dir, private socket, random port);
+#   4. pg_regress (make installcheck) on sql/*.sql against it;
+#   5. every test/integration/*.sh with PGHOST/PGPORT/PGUSER/PG_BINDIR exported.
+#
+# Ends with the line "N passed, M failed" (one count per test group: ctest, asan
+# ctest, each pg_regress test, each integration script, the server-log crash check)
+# and exits non-zero if anything failed. Safe to run again: builds are incremental and
+# the cluster is removed on exit. Run as root (CI) or as a user allowed to `make install`.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+JOBS=${RECSYS_JOBS:-2}
+START_TIME=$(date +%s)
+
+passed=0
+failed=0
+failures=()
+pass() { passed=$((passed + 1)); echo "PASS: $1"; }
+fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL: $1"; }
+section() { printf '\n===== %s =====\n' "$*"; }
+
+summary() {
+  section "summary ($(($(date +%s) - START_TIME)) s)"
+  local f
+  for f in "${failures[@]+"${failures[@]}"}"; do echo "  failed: $f"; done
+  echo "$passed passed, $failed failed"
+  if [ "$failed" -eq 0 ]; then exit 0; else exit 1; fi
+}
+
+# ---------------------------------------------------------------------------------
+# 1. Core unit tests.
+section "core unit tests (build/core)"
+if cmake -S . -B build/core -DCMAKE_BUILD_TYPE=Release &&
+  cmake --build build/core -j "$JOBS" &&
+  ctest --test-dir build/core --output-on-failure --timeout 900; then
+  pass "core ctest"
+else
+  fail "core ctest"
+fi
+
+if [ "${RECSYS_SKIP_ASAN:-0}" = 1 ]; then
+  section "sanitizer core tests skipped (RECSYS_SKIP_ASAN=1)"
+else
+  section "core unit tests under ASan + UBSan (build/asan)"
+  if cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRECSYS_SANITIZE=ON &&
+    cmake --build build/asan -j "$JOBS" &&
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+      UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+      ctest --test-dir build/asan --output-on-failure --timeout 1500; then
+    pass "asan ctest"
+  else
+    fail "asan ctest"
+  fi
+fi
+
+# ---------------------------------------------------------------------------------
+# 2. The extension.
+section "extension: make && make install"
+if ! { make -j "$JOBS" && make install; }; then
+  fail "extension build/install"
+  [ "$(id -u)" -eq 0 ] || echo "hint: make install usually needs root (sudo bash test/run_tests.sh)"
+  summary
+fi
+
+# ---------------------------------------------------------------------------------
+# 3. A throwaway cluster.
+section "throwaway PostgreSQL cluster"
+PG_BINDIR=$(pg_config --bindir)
+if [ "$(id -u)" -eq 0 ]; then
+  if id postgres >/dev/null 2>&1; then
+    OS_USER=postgres
+  else
+    OS_USER=recsys_test
+    id "$OS_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /bin/sh "$OS_USER"
+  fi
+  as_server() { runuser -u "$OS_USER" -- "$@"; }
+else
+  OS_USER=$(id -un)
+  as_server() { "$@"; }
+fi
+
+TMPD=$(mktemp -d /tmp/recsys_test.XXXXXX)
+chmod 755 "$TMPD"
+DATADIR=$TMPD/data
+SOCKDIR=$TMPD/sock
+SERVER_LOG=$TMPD/server.log
+mkdir -p "$SOCKDIR"
+chown "$OS_USER" "$TMPD" "$SOCKDIR"
+
+cleanup() {
+  set +e
+  if [ -f "$DATADIR/postmaster.pid" ]; then
+    as_server "$PG_BINDIR/pg_ctl" -D "$DATADIR" -m immediate -w stop >/dev/null 2>&1
+  fi
+  rm -rf "$TMPD"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_cluster() {
+  as_server "$PG_BINDIR/initdb" -D "$DATADIR" -U postgres --auth=trust -E UTF8 --locale=C >"$TMPD/initdb.log" 2>&1 || {
+    cat "$TMPD/initdb.log"
+    return 1
+  }
+  cat >>"$DATADIR/postgresql.conf" <<EOF
+
+# recsys test settings
+listen_addresses = ''
+unix_socket_directories = '$SOCKDIR'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+shared_buffers = 128MB
+max_connections = 30
+max_worker_processes = 8
+max_parallel_workers = 4
+max_parallel_workers_per_gather = 2
+log_min_messages = warning
+log_line_prefix = '%m [%p] '
+EOF
+  local attempt
+  for attempt in 1 2 3 4 5 6 7 8; do
+    PGPORT=$((55432 + RANDOM % 2000))
+    if as_server "$PG_BINDIR/pg_ctl" -D "$DATADIR" -l "$SERVER_LOG" -w -t 60 -o "-p $PGPORT" start >/dev/null; then
+      return 0
+    fi
+    echo "server did not start on port $PGPORT (attempt $attempt); log tail:"
+    tail -n 5 "$SERVER_LOG" 2>/dev/null || true
+  done
+  return 1
+}
+
+if ! start_cluster; then
+  fail "start throwaway cluster"
+  summary
+fi
+export PGHOST=$SOCKDIR PGPORT PGUSER=postgres PGDATABASE=postgres PG_BINDIR
+unset PGSERVICE PGPASSWORD PGOPTIONS
+echo "cluster running: PGHOST=$PGHOST PGPORT=$PGPORT (data in $DATADIR)"
+
+# ---------------------------------------------------------------------------------
+# 4. pg_regress.
+section "pg_regress (make installcheck)"
+REGRESS_OUT=$TMPD/regress.out
+set +e
+make installcheck PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres 2>&1 | tee "$REGRESS_OUT"
+regress_status=${PIPESTATUS[0]}
+set -e
+n_regress=0
+# PostgreSQL 15 prints "test NAME ... ok|FAILED"; 16+ prints TAP "ok N - NAME" / "not ok N - NAME".
+while read -r name result; do
+  n_regress=$((n_regress + 1))
+  if [ "$result" = ok ]; then pass "pg_regress $name"; else fail "pg_regress $name"; fi
+done < <(sed -nE \
+  -e 's/^test +([^ ]+) +\.\.\. +(ok|FAILED|failed).*/\1 \2/p' \
+  -e 's/^ +([^ ]+) +\.\.\. +(ok|FAILED|failed).*/\1 \2/p' \
+  -e 's/^ok +[0-9]+ +[-+] +([^ ]+) .*/\1 ok/p' \
+  -e 's/^not ok +[0-9]+ +[-+] +([^ ]+) .*/\1 FAILED/p' "$REGRESS_OUT")
+if [ "$n_regress" -eq 0 ]; then
+  fail "pg_regress (no test results; exit status $regress_status)"
+elif [ "$regress_status" -ne 0 ] && ! grep -qE '(FAILED|not ok)' "$REGRESS_OUT"; then
+  fail "pg_regress (make installcheck exit status $regress_status)"
+fi
+if [ -s regression.diffs ]; then
+  section "regression.diffs"
+  cat regression.diffs
+fi
+
+# ---------------------------------------------------------------------------------
+# 5. Integration scripts.
+shopt -s nullglob
+for script in test/integration/*.sh; do
+  name=$(basename "$script" .sh)
+  section "integration: $name"
+  if timeout 1200 bash "$script"; then
+    pass "integration $name"
+  else
+    fail "integration $name (exit status $?)"
+  fi
+done
+shopt -u nullglob
+
+# ---------------------------------------------------------------------------------
+# The server must have survived everything: no backend may have crashed.
+section "server health"
+if "$PG_BINDIR/psql" -X -qAt -c 'SELECT 1' >/dev/null &&
+  ! grep -E 'terminated by signal|was terminated by|server process .* exited with exit code [^0]|PANIC:' "$SERVER_LOG"; then
+  pass "server alive, no backend crash in the server log"
+else
+  fail "server alive, no backend crash in the server log"
+  tail -n 60 "$SERVER_LOG" || true
+fi
+if [ "$failed" -gt 0 ]; then
+  section "server log (last 40 lines)"
+  tail -n 40 "$SERVER_LOG" || true
+fi
+
+summary
