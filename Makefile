@@ -15,7 +15,7 @@ REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 OPTFLAGS ?= -march=native
 PG_CPPFLAGS = -I$(srcdir)/src/core -I$(srcdir)/src/pg -isystem /usr/include/eigen3 -DEIGEN_DONT_PARALLELIZE -DEIGEN_NO_DEBUG
-PG_CXXFLAGS = -std=c++17 -O3 $(OPTFLAGS) -fPIC -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register
+PG_CXXFLAGS = -std=c++17 -O3 $(OPTFLAGS) -fPIC -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-register -MMD -MP
 SHLIB_LINK = -lstdc++ -lpthread
 
 # No LLVM bitcode for JIT inlining: it would need clang for the C++ sources.
@@ -27,3 +27,7 @@ include $(PGXS)
 
 # PGXS compiles C++ with CXXFLAGS; keep PostgreSQL's C-only flags out of it.
 override CXXFLAGS := $(filter-out -Wmissing-prototypes -Wdeclaration-after-statement -Wno-format-truncation -Wno-stringop-truncation,$(CXXFLAGS))
+
+# Header dependencies (PGXS tracks them only in --enable-depend builds).
+-include $(OBJS:.o=.d)
+EXTRA_CLEAN = $(OBJS:.o=.d)

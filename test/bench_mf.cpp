@@ -194,6 +194,25 @@ int main(int argc, char** argv) {
   const bool baseline = argd("baseline", 0) != 0;
   if (!baseline) print_params(p, threads);
 
+  if (mode == "ml100k" && g_args.count("curve")) {
+    // Mean test RMSE after every `curve` epochs (a run of E epochs is a prefix of a longer
+    // run: the schedule depends only on the epoch index).
+    const std::string dir = arg("dir", "../shared/data/ml-100k");
+    const int step = static_cast<int>(argd("curve", 10));
+    std::vector<std::vector<Triple>> trains, tests;
+    for (int fold = 1; fold <= 5; ++fold) {
+      trains.push_back(read_ratings(dir + "/u" + std::to_string(fold) + ".base"));
+      tests.push_back(read_ratings(dir + "/u" + std::to_string(fold) + ".test"));
+    }
+    for (int e = step; e <= p.epochs; e += step) {
+      MfParams q = p;
+      q.epochs = e;
+      double rmse = 0;
+      for (int fold = 0; fold < 5; ++fold) rmse += run(trains[fold], tests[fold], q, threads, false, false).rmse / 5;
+      std::printf("  epochs %4d: mean RMSE %.4f\n", e, rmse);
+    }
+    return 0;
+  }
   if (mode == "ml100k") {
     const std::string dir = arg("dir", "../shared/data/ml-100k");
     double rmse = 0, mae = 0, secs = 0;

@@ -15,10 +15,9 @@ namespace recsys {
 
 namespace {
 
-// Rows per Gram block and per loss block. Reductions always run over these fixed
-// blocks and add the partial results in block order, so nothing depends on threads.
+// Rows per Gram block. Reductions always run over fixed blocks (or rows) and add the
+// partial results in order, so nothing depends on the number of threads.
 constexpr int64_t kGramBlockRows = 4096;
-constexpr int64_t kLossBlockRows = 1024;
 // Most rows a solve task takes (fewer when the rows are heavy).
 constexpr int64_t kMaxChunkRows = 256;
 // How many entries ahead the row loops prefetch the other side's factor rows.
@@ -108,6 +107,48 @@ inline void symv(const float* __restrict a, const float* __restrict v, float* __
       for (int j = 8 * nv; j < f; ++j) out[j] += v[k] * row[j];
     }
   }
+}
+
+// a.b in double (products of floats are exact in double), in two 4-lane accumulators.
+inline double dot_double(const float* a, const float* b, int f) {
+  typedef float v4f __attribute__((vector_size(16)));
+  typedef double v4d __attribute__((vector_size(32)));
+  auto load4 = [](const float* p) {
+    v4f v;
+    std::memcpy(&v, p, sizeof v);
+    return __builtin_convertvector(v, v4d);
+  };
+  v4d acc0 = v4d{}, acc1 = v4d{};
+  int j = 0;
+  for (; j + 8 <= f; j += 8) {
+    acc0 += load4(a + j) * load4(b + j);
+    acc1 += load4(a + j + 4) * load4(b + j + 4);
+  }
+  if (j + 4 <= f) {
+    acc0 += load4(a + j) * load4(b + j);
+    j += 4;
+  }
+  const v4d acc = acc0 + acc1;
+  double s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+  for (; j < f; ++j) s += static_cast<double>(a[j]) * b[j];
+  return s;
+}
+
+// Loss terms of one item's observed entries (x is the item's row, y_all the user
+// factors): *loss = sum c (p - s)^2 - s^2 and *conf = sum (c - 1), with s = x_u.y_i.
+void row_loss_terms(const float* x, const float* y_all, int f, const int32_t* idx, const float* weights,
+                    int64_t count, double alpha, double* loss, double* conf) {
+  double l = 0, c = 0;
+  for (int64_t k = 0; k < count; ++k) {
+    const double s = dot_double(y_all + static_cast<int64_t>(idx[k]) * f, x, f);
+    const double w = weights[k];
+    const double c1 = alpha * std::fabs(w);
+    const double p = w > 0 ? 1.0 : 0.0;
+    l += (1.0 + c1) * (p - s) * (p - s) - s * s;
+    c += c1;
+  }
+  *loss = l;
+  *conf = c;
 }
 
 // Hints the cache to fetch one factor row of f floats.
@@ -245,19 +286,24 @@ std::vector<int64_t> plan_chunks(const CsrMatrix& m, int f, int threads) {
 }
 
 // Solves every row of `m` for `x` (m.rows x f) against the fixed other side `y`
-// (m.cols x f); yty = Y^T Y + lambda I as float f x f.
+// (m.cols x f); yty = Y^T Y + lambda I as float f x f. With row_loss/row_conf set,
+// also stores each solved row's loss terms there (see row_loss_terms), while the
+// row's entries are still in cache.
 void solve_side(const CsrMatrix& m, const std::vector<int64_t>& chunks, const float* yty, const float* y, int f,
-                float alpha, int steps, int threads, const CancelToken& cancel, float* x) {
+                float alpha, int steps, int threads, const CancelToken& cancel, float* x, double* row_loss,
+                double* row_conf) {
   const RowSolver solve = row_solver_for(f);
   const int64_t stride = scratch_stride(f);
-  std::vector<float> scratch(static_cast<size_t>(stride * threads + 16));  // one block per thread
+  std::vector<float> scratch(static_cast<size_t>(stride * threads));  // one block per thread
   const int64_t n_tasks = static_cast<int64_t>(chunks.size()) - 1;
   parallel_for(n_tasks, threads, cancel, [&](int64_t task, int thread) {
     float* buf = scratch.data() + stride * thread;
     for (int64_t row = chunks[task]; row < chunks[task + 1]; ++row) {
-      const int64_t begin = m.indptr[row];
-      solve(yty, y, f, m.indices.data() + begin, m.values.data() + begin, m.indptr[row + 1] - begin, alpha, steps,
-            x + row * f, buf);
+      const int64_t begin = m.indptr[row], count = m.indptr[row + 1] - begin;
+      const int32_t* idx = m.indices.data() + begin;
+      const float* w = m.values.data() + begin;
+      solve(yty, y, f, idx, w, count, alpha, steps, x + row * f, buf);
+      if (row_loss) row_loss_terms(x + row * f, y, f, idx, w, count, alpha, row_loss + row, row_conf + row);
     }
   });
 }
@@ -294,68 +340,23 @@ std::vector<float> regularized(const Eigen::MatrixXd& g, double lambda) {
   return out;
 }
 
-// a.b in double (products of floats are exact in double), in two 4-lane accumulators.
-inline double dot_double(const float* a, const float* b, int f) {
-  typedef float v4f __attribute__((vector_size(16)));
-  typedef double v4d __attribute__((vector_size(32)));
-  auto load4 = [](const float* p) {
-    v4f v;
-    std::memcpy(&v, p, sizeof v);
-    return __builtin_convertvector(v, v4d);
-  };
-  v4d acc0 = v4d{}, acc1 = v4d{};
-  int j = 0;
-  for (; j + 8 <= f; j += 8) {
-    acc0 += load4(a + j) * load4(b + j);
-    acc1 += load4(a + j + 4) * load4(b + j + 4);
-  }
-  if (j + 4 <= f) {
-    acc0 += load4(a + j) * load4(b + j);
-    j += 4;
-  }
-  const v4d acc = acc0 + acc1;
-  double s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
-  for (; j < f; ++j) s += static_cast<double>(a[j]) * b[j];
-  return s;
-}
-
-// The normalized objective given the Gram matrices gx = X^T X and gy = Y^T Y:
-//   sum over all pairs of s^2 = trace(gx gy); observed pairs add c (p - s)^2 - s^2.
-double loss_from_grams(const CsrMatrix& ui, const AlsParams& params, int threads, const CancelToken& cancel,
-                       const float* x, const float* y, const Eigen::MatrixXd& gx, const Eigen::MatrixXd& gy) {
-  const int f = params.factors;
-  const double alpha = params.alpha;
-  const int64_t n_blocks = (ui.rows + kLossBlockRows - 1) / kLossBlockRows;
-  std::vector<double> block_loss(static_cast<size_t>(n_blocks), 0.0);
-  std::vector<double> block_conf(static_cast<size_t>(n_blocks), 0.0);
-  parallel_for(n_blocks, threads, cancel, [&](int64_t b, int) {
-    double loss = 0, conf = 0;
-    const int64_t end = std::min(ui.rows, (b + 1) * kLossBlockRows);
-    for (int64_t u = b * kLossBlockRows; u < end; ++u) {
-      const float* xu = x + u * f;
-      for (int64_t k = ui.indptr[u]; k < ui.indptr[u + 1]; ++k) {
-        const float* yi = y + static_cast<int64_t>(ui.indices[k]) * f;
-        const double s = dot_double(xu, yi, f);
-        const double w = ui.values[k];
-        const double c1 = alpha * std::fabs(w);
-        const double pref = w > 0 ? 1.0 : 0.0;
-        loss += (1.0 + c1) * (pref - s) * (pref - s) - s * s;
-        conf += c1;
-      }
-    }
-    block_loss[static_cast<size_t>(b)] = loss;
-    block_conf[static_cast<size_t>(b)] = conf;
-  });
+// The normalized objective from the Gram matrices gx = X^T X, gy = Y^T Y and the
+// per-item loss terms: the sum of s^2 over all pairs is trace(gx gy), the observed
+// pairs add their terms, and lambda (||X||^2 + ||Y||^2) = lambda (tr gx + tr gy).
+// Item terms are added in item order, so the result does not depend on threads.
+double combine_loss(int64_t n_users, int64_t n_items, double lambda, const Eigen::MatrixXd& gx,
+                    const Eigen::MatrixXd& gy, const std::vector<double>& item_loss,
+                    const std::vector<double>& item_conf) {
   double observed = 0, extra_conf = 0;
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    observed += block_loss[static_cast<size_t>(b)];
-    extra_conf += block_conf[static_cast<size_t>(b)];
+  for (size_t i = 0; i < item_loss.size(); ++i) {
+    observed += item_loss[i];
+    extra_conf += item_conf[i];
   }
   const double all_pairs = gx.cwiseProduct(gy).sum();
   const double norms = gx.trace() + gy.trace();
-  const double total_conf = static_cast<double>(ui.rows) * static_cast<double>(ui.cols) + extra_conf;
+  const double total_conf = static_cast<double>(n_users) * static_cast<double>(n_items) + extra_conf;
   if (!(total_conf > 0)) return 0.0;
-  return (all_pairs + observed + params.regularization * norms) / total_conf;
+  return (all_pairs + observed + lambda * norms) / total_conf;
 }
 
 // Throws InvalidParameter unless params and the matrices fit together.
@@ -422,9 +423,23 @@ double implicit_als_loss(const CsrMatrix& user_items, const AlsParams& params, i
                          const CancelToken& cancel, const float* user_factors, const float* item_factors) {
   validate(user_items, nullptr, params);
   threads = resolve_threads(threads);
-  const Eigen::MatrixXd gx = gram(user_factors, user_items.rows, params.factors, threads, cancel);
-  const Eigen::MatrixXd gy = gram(item_factors, user_items.cols, params.factors, threads, cancel);
-  return loss_from_grams(user_items, params, threads, cancel, user_factors, item_factors, gx, gy);
+  const int f = params.factors;
+  // Item-major, as training computes it, so both give the very same number.
+  const CsrMatrix item_users = transpose(user_items);
+  std::vector<double> item_loss(static_cast<size_t>(item_users.rows)), item_conf(item_loss.size());
+  constexpr int64_t kItemsPerTask = 64;
+  parallel_for((item_users.rows + kItemsPerTask - 1) / kItemsPerTask, threads, cancel, [&](int64_t task, int) {
+    const int64_t end = std::min(item_users.rows, (task + 1) * kItemsPerTask);
+    for (int64_t i = task * kItemsPerTask; i < end; ++i) {
+      const int64_t begin = item_users.indptr[i];
+      row_loss_terms(item_factors + i * f, user_factors, f, item_users.indices.data() + begin,
+                     item_users.values.data() + begin, item_users.indptr[i + 1] - begin, params.alpha,
+                     &item_loss[static_cast<size_t>(i)], &item_conf[static_cast<size_t>(i)]);
+    }
+  });
+  const Eigen::MatrixXd gx = gram(user_factors, user_items.rows, f, threads, cancel);
+  const Eigen::MatrixXd gy = gram(item_factors, user_items.cols, f, threads, cancel);
+  return combine_loss(user_items.rows, user_items.cols, params.regularization, gx, gy, item_loss, item_conf);
 }
 
 void train_implicit_als(const CsrMatrix& user_items, const CsrMatrix& item_users, const AlsParams& params,
@@ -441,6 +456,9 @@ void train_implicit_als(const CsrMatrix& user_items, const CsrMatrix& item_users
   const std::vector<int64_t> user_chunks = plan_chunks(user_items, f, threads);
   const std::vector<int64_t> item_chunks = plan_chunks(item_users, f, threads);
 
+  // Per-item loss terms, filled during the item half-sweep when the loss is wanted.
+  const bool loss_terms = params.compute_loss;
+  std::vector<double> item_loss(loss_terms ? static_cast<size_t>(user_items.cols) : 0), item_conf(item_loss.size());
   Eigen::MatrixXd gy = gram(item_factors, user_items.cols, f, threads, cancel);
   for (int iter = 1; iter <= params.iterations; ++iter) {
     cancel.check();
@@ -448,19 +466,19 @@ void train_implicit_als(const CsrMatrix& user_items, const CsrMatrix& item_users
 
     std::vector<float> a = regularized(gy, lambda);
     solve_side(user_items, user_chunks, a.data(), item_factors, f, params.alpha, params.cg_steps, threads, cancel,
-               user_factors);
+               user_factors, nullptr, nullptr);
     cancel.check();
     const Eigen::MatrixXd gx = gram(user_factors, user_items.rows, f, threads, cancel);
     a = regularized(gx, lambda);
     solve_side(item_users, item_chunks, a.data(), user_factors, f, params.alpha, params.cg_steps, threads, cancel,
-               item_factors);
+               item_factors, loss_terms ? item_loss.data() : nullptr, item_conf.data());
     cancel.check();
     gy = gram(item_factors, user_items.cols, f, threads, cancel);
 
     IterationStats stats;
     stats.iteration = iter;
     stats.loss = params.compute_loss
-                     ? loss_from_grams(user_items, params, threads, cancel, user_factors, item_factors, gx, gy)
+                     ? combine_loss(user_items.rows, user_items.cols, lambda, gx, gy, item_loss, item_conf)
                      : std::numeric_limits<double>::quiet_NaN();
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (on_iteration) on_iteration(stats);

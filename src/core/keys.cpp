@@ -142,6 +142,28 @@ void KeyInterner::grow() {
 }
 
 uint32_t KeyInterner::intern_int(int64_t key) {
+  if (key >= 0 && key < kDirectLimit) {
+    uint64_t k = static_cast<uint64_t>(key);
+    if (k < direct_.size()) {
+      uint32_t v = direct_[k];
+      if (v != 0) return v - 1;
+    } else if (k < 4 * count_ + 65536) {
+      // Grow the direct table while it stays dense relative to the keys seen; keys
+      // already hashed move to it lazily through the hashed path below.
+      uint64_t cap = std::max<uint64_t>(direct_.size() * 2, 65536);
+      while (cap <= k) cap *= 2;
+      direct_.resize(std::min<uint64_t>(cap, kDirectLimit), 0);
+    }
+    if (k < direct_.size()) {
+      uint32_t id = intern_int_hashed(key);
+      direct_[k] = id + 1;
+      return id;
+    }
+  }
+  return intern_int_hashed(key);
+}
+
+uint32_t KeyInterner::intern_int_hashed(int64_t key) {
   uint64_t h = hash_int(key);
   uint32_t tag = static_cast<uint32_t>(h >> 32);
   uint64_t s = h & mask_;
@@ -290,7 +312,8 @@ const uint8_t* KeyInterner::read_state(const uint8_t* src, const uint8_t* end) {
 }
 
 uint64_t KeyInterner::memory_bytes() const {
-  return ints_.capacity() * 8 + offsets_.capacity() * 8 + blob_.capacity() + slots_.capacity() * 8;
+  return ints_.capacity() * 8 + offsets_.capacity() * 8 + blob_.capacity() + slots_.capacity() * 8 +
+         direct_.capacity() * 4;
 }
 
 }  // namespace recsys

@@ -101,6 +101,11 @@ class KeyInterner {
   std::vector<uint32_t> slots_;      // open addressing: id + 1, 0 = empty
   std::vector<uint32_t> slot_tags_;  // upper hash bits for quick rejection
   uint64_t mask_ = 0;
+  // Int keys in [0, direct_.size()) are found by direct indexing (id + 1, 0 = absent):
+  // dense serial IDs, the common case, then cost one memory access and no hashing.
+  std::vector<uint32_t> direct_;
+  static constexpr int64_t kDirectLimit = int64_t(1) << 24;
+  uint32_t intern_int_hashed(int64_t key);
 };
 
 uint64_t hash_int(int64_t key);

@@ -123,14 +123,20 @@ uint64_t compute_fingerprint(const uint8_t* bytes, uint64_t size) {
   h.train_seconds = 0;
   Hasher hasher;
   hasher.add(reinterpret_cast<const uint8_t*>(&h), sizeof h);
-  uint64_t table_bytes = uint64_t(h.n_sections) * sizeof(SectionEntry);
-  hasher.add(bytes + sizeof h, table_bytes);
+  // Every byte after the header (section table, sections and the padding between them)
+  // except the History section's. Offsets were checked by ModelView::open or written by
+  // ModelBuilder::write.
+  uint64_t skip_begin = size, skip_end = size;
   const SectionEntry* table = section_table(bytes);
   for (uint32_t i = 0; i < h.n_sections; ++i) {
-    if (table[i].tag == static_cast<uint32_t>(SectionTag::History)) continue;
-    hasher.add(bytes + table[i].offset, table[i].length);
+    if (table[i].tag == static_cast<uint32_t>(SectionTag::History)) {
+      skip_begin = table[i].offset;
+      skip_end = table[i].offset + table[i].length;
+      break;
+    }
   }
-  (void)size;
+  hasher.add(bytes + sizeof h, skip_begin - sizeof h);
+  hasher.add(bytes + skip_end, size - skip_end);
   return hasher.h;
 }
 
@@ -192,7 +198,8 @@ void validate_model(const uint8_t* bytes, uint64_t size) {
     for (uint64_t u = 0; u < nu; ++u)
       if (indptr[u + 1] < indptr[u]) invalid("seen-items index is not ascending");
     uint64_t nnz = static_cast<uint64_t>(indptr[nu]);
-    if (len != 8 * (nu + 1) + 4 * nnz) invalid("seen-items section has the wrong size");
+    if (nnz > (len - 8 * (nu + 1)) / 4 || len != 8 * (nu + 1) + 4 * nnz)
+      invalid("seen-items section has the wrong size");
     const int32_t* items = reinterpret_cast<const int32_t*>(csr + 8 * (nu + 1));
     for (uint64_t u = 0; u < nu; ++u)
       for (int64_t k = indptr[u]; k < indptr[u + 1]; ++k) {

@@ -37,9 +37,8 @@ recsys::KeyKind key_kind_for_type(Oid type, const char* role) {
   pg_unreachable();
 }
 
-KeyArg key_from_datum(Datum value, Oid type, KeyKind kind) {
+KeyArg key_from_datum(Datum value, Oid base, KeyKind kind) {
   KeyArg k{kind, 0, nullptr, 0};
-  Oid base = getBaseType(type);
   if (kind == KeyKind::Int) {
     k.int_value = base == INT2OID ? DatumGetInt16(value) : base == INT4OID ? DatumGetInt32(value) : DatumGetInt64(value);
   } else if (kind == KeyKind::Uuid) {
@@ -104,7 +103,7 @@ bool same_family(KeyKind model_kind, Oid arg_type) {
 
 int64_t lookup_key(const recsys::KeyDictionary& dict, Datum value, Oid type) {
   if (same_family(dict.kind(), type)) {
-    KeyArg k = key_from_datum(value, type, dict.kind());
+    KeyArg k = key_from_datum(value, getBaseType(type), dict.kind());
     return dict.kind() == KeyKind::Int ? dict.find_int(k.int_value) : dict.find_bytes(k.bytes, k.length);
   }
   // Different SQL types: compare through the text form.

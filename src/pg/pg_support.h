@@ -22,8 +22,9 @@ struct KeyArg {
 
 // Key kind for a SQL type (domains resolved); ereport for unsupported types.
 recsys::KeyKind key_kind_for_type(Oid type, const char* role);
-// Reads an ID argument of the given SQL type (detoasting text if needed).
-KeyArg key_from_datum(Datum value, Oid type, recsys::KeyKind kind);
+// Reads an ID argument whose type's base type (domains resolved) is base_type,
+// detoasting text if needed.
+KeyArg key_from_datum(Datum value, Oid base_type, recsys::KeyKind kind);
 // Index of an ID argument in a dictionary, or -1; converts between SQL types when the
 // argument's type is not the model's (e.g. a text literal for an integer model).
 int64_t lookup_key(const recsys::KeyDictionary& dict, Datum value, Oid type);

@@ -14,6 +14,7 @@
 extern "C" {
 #include "catalog/pg_type.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 }
 
 #include "training.h"
@@ -36,6 +37,8 @@ namespace {
 struct StateBox {
   MemoryContextCallback callback;
   TrainingState* state;
+  Oid user_base_type;  // base types of the ID arguments (domains resolved), for the hot path
+  Oid item_base_type;
   int weight_arg;   // argument number of the weight, or -1
   int options_arg;  // argument number of the options, or -1
   bool arg_layout_known;
@@ -102,6 +105,8 @@ Datum recsys_train_trans(PG_FUNCTION_ARGS) {
     KeyKind ikind = key_kind_for_type(itype, "item");
     box = new_box(aggctx, ukind, utype, ikind, itype);
     box->weight_arg = box->options_arg = -1;
+    box->user_base_type = getBaseType(utype);
+    box->item_base_type = getBaseType(itype);
     for (int a = 3; a < PG_NARGS(); ++a) {
       Oid t = get_fn_expr_argtype(fcinfo->flinfo, a);
       if (t == JSONBOID)
@@ -116,9 +121,8 @@ Datum recsys_train_trans(PG_FUNCTION_ARGS) {
     st->rows_skipped++;
     PG_RETURN_POINTER(box);
   }
-  Oid utype = st->user_type_oid, itype = st->item_type_oid;
-  KeyArg u = key_from_datum(PG_GETARG_DATUM(1), utype, st->users.kind());
-  KeyArg i = key_from_datum(PG_GETARG_DATUM(2), itype, st->items.kind());
+  KeyArg u = key_from_datum(PG_GETARG_DATUM(1), box->user_base_type, st->users.kind());
+  KeyArg i = key_from_datum(PG_GETARG_DATUM(2), box->item_base_type, st->items.kind());
   double w = box->weight_arg >= 0 ? PG_GETARG_FLOAT8(box->weight_arg) : 1.0;
   recsys_guard([&] {
     uint32_t uid = u.kind == KeyKind::Int ? st->users.intern_int(u.int_value) : st->users.intern_bytes(u.bytes, u.length);
@@ -141,6 +145,8 @@ Datum recsys_train_combine(PG_FUNCTION_ARGS) {
     TrainingState* sb = b->state;
     a = new_box(aggctx, sb->users.kind(), sb->user_type_oid, sb->items.kind(), sb->item_type_oid);
     a->weight_arg = b->weight_arg;
+    a->user_base_type = b->user_base_type;
+    a->item_base_type = b->item_base_type;
     a->options_arg = b->options_arg;
   }
   TrainingState* sa = a->state;
