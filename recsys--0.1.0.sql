@@ -77,30 +77,113 @@ COMMENT ON AGGREGATE @extschema@.train_als("any", "any", double precision, jsonb
 -- ---------------------------------------------------------------------------------
 -- Serving.
 
-CREATE FUNCTION @extschema@.recommend(model @extschema@.model, "user" anycompatible, k integer,
+-- One overload per ID type (not a polymorphic one), so that untyped literals and the
+-- untyped parameters of prepared statements resolve (to text) and results come back
+-- in the type of the ID argument: no casts when user and item IDs share a type.
+
+CREATE FUNCTION @extschema@.recommend(model @extschema@.model, "user" smallint, k integer,
     exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
-  RETURNS TABLE(item anycompatible, score real)
+  RETURNS TABLE(item smallint, score real)
   AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, anycompatible, integer, boolean, boolean) IS
-  'Top-k items for a user, best first; items come back in the type of the user argument. An unknown user gets the most popular items unless cold_start is false';
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, smallint, integer, boolean, boolean) IS
+  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false';
+
+
+CREATE FUNCTION @extschema@.recommend(model @extschema@.model, "user" integer, k integer,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item integer, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, integer, integer, boolean, boolean) IS
+  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false';
+
+CREATE FUNCTION @extschema@.recommend(model @extschema@.model, "user" bigint, k integer,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item bigint, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, bigint, integer, boolean, boolean) IS
+  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false';
+
+CREATE FUNCTION @extschema@.recommend(model @extschema@.model, "user" text, k integer,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item text, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, text, integer, boolean, boolean) IS
+  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false';
+
+CREATE FUNCTION @extschema@.recommend(model @extschema@.model, "user" uuid, k integer,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item uuid, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, uuid, integer, boolean, boolean) IS
+  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false';
 
 CREATE FUNCTION @extschema@.recommend(model @extschema@.model, "user" "any", k integer, item_type anyelement,
     exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
   RETURNS TABLE(item anyelement, score real)
   AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, "any", integer, anyelement, boolean, boolean) IS
-  'Top-k items for a user when item IDs have another type than user IDs: pass a typed NULL as item_type, e.g. NULL::text';
+  'Top-k items for a user when item IDs have another type than user IDs: pass a typed NULL as item_type, e.g. NULL::text (the user argument must have a type: a column, a cast, or a typed parameter)';
 
-CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id anycompatible, k integer)
-  RETURNS TABLE(item anycompatible, score real)
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id smallint, k integer)
+  RETURNS TABLE(item smallint, score real)
   AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, anycompatible, integer) IS
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, smallint, integer) IS
   'The k items most similar to an item (cosine of item factors), the item itself excluded';
 
-CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id anycompatible, k integer)
-  RETURNS TABLE("user" anycompatible, score real)
+
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id integer, k integer)
+  RETURNS TABLE(item integer, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, integer, integer) IS
+  'The k items most similar to an item (cosine of item factors), the item itself excluded';
+
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id bigint, k integer)
+  RETURNS TABLE(item bigint, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, bigint, integer) IS
+  'The k items most similar to an item (cosine of item factors), the item itself excluded';
+
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id text, k integer)
+  RETURNS TABLE(item text, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, text, integer) IS
+  'The k items most similar to an item (cosine of item factors), the item itself excluded';
+
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id uuid, k integer)
+  RETURNS TABLE(item uuid, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, uuid, integer) IS
+  'The k items most similar to an item (cosine of item factors), the item itself excluded';
+
+CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id smallint, k integer)
+  RETURNS TABLE("user" smallint, score real)
   AS 'MODULE_PATHNAME', 'recsys_similar_users' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.similar_users(@extschema@.model, anycompatible, integer) IS
+COMMENT ON FUNCTION @extschema@.similar_users(@extschema@.model, smallint, integer) IS
+  'The k users most similar to a user (cosine of user factors), the user excluded';
+
+
+CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id integer, k integer)
+  RETURNS TABLE("user" integer, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_users' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_users(@extschema@.model, integer, integer) IS
+  'The k users most similar to a user (cosine of user factors), the user excluded';
+
+CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id bigint, k integer)
+  RETURNS TABLE("user" bigint, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_users' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_users(@extschema@.model, bigint, integer) IS
+  'The k users most similar to a user (cosine of user factors), the user excluded';
+
+CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id text, k integer)
+  RETURNS TABLE("user" text, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_users' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_users(@extschema@.model, text, integer) IS
+  'The k users most similar to a user (cosine of user factors), the user excluded';
+
+CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id uuid, k integer)
+  RETURNS TABLE("user" uuid, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_users' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_users(@extschema@.model, uuid, integer) IS
   'The k users most similar to a user (cosine of user factors), the user excluded';
 
 CREATE FUNCTION @extschema@.score(model @extschema@.model, "user" "any", item "any") RETURNS real

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <utility>
 #ifdef __AVX__
 #include <immintrin.h>
 #endif
@@ -15,29 +16,33 @@ namespace recsys {
 
 namespace {
 
-// Rows per Gram block. Reductions always run over fixed blocks (or rows) and add the
+// Rows per Gram block. Reductions run over fixed blocks (or single rows) and add the
 // partial results in order, so nothing depends on the number of threads.
 constexpr int64_t kGramBlockRows = 4096;
-// Most rows a solve task takes (fewer when the rows are heavy).
+// Most rows one solve task takes (fewer when the rows are heavy).
 constexpr int64_t kMaxChunkRows = 256;
 // How many entries ahead the row loops prefetch the other side's factor rows.
 constexpr int64_t kPrefetchAhead = 8;
 // CG stops once r.r falls below this, as implicit does.
 constexpr float kCgEpsilon = 1e-20f;
+// Largest f / 8 with a fixed-size kernel instance (f = 8, 16, ..., 128).
+constexpr int kMaxFixedVectors = 16;
 
 using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
-// ---- Small SIMD layer. GCC/Clang vector extensions: 8 floats per vector (one AVX
-// register; two SSE registers elsewhere). Every reduction below runs in a fixed lane
-// order, so results depend only on the values, never on alignment or threads.
+// ---- A small SIMD layer: GCC/Clang vector extensions of 8 floats (one AVX register,
+// two SSE registers elsewhere). Every reduction runs in a fixed lane order, so results
+// depend only on the values, never on alignment, scheduling or the number of threads.
 typedef float v8f __attribute__((vector_size(32)));
 
-// Unaligned load / store of 8 floats.
+// Unaligned load of 8 floats.
 inline v8f load8(const float* p) {
   v8f v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
+
+// Unaligned store of 8 floats.
 inline void store8(float* p, v8f v) { std::memcpy(p, &v, sizeof v); }
 
 // 8 copies of s.
@@ -63,10 +68,10 @@ inline float hsum8(v8f v) {
 #endif
 }
 
-// The kernels below take V = f / 8 as a compile-time constant (V > 0), which keeps
-// accumulators in registers, or V = 0 for any f (vector blocks plus a scalar tail).
+// The kernels take V = f / 8 as a compile-time constant (V > 0), which unrolls them and
+// keeps accumulators in registers, or V = 0 for any f (8-float blocks, scalar tail).
 
-// a.b over f floats.
+// a.b in float.
 template <int V>
 inline float dot(const float* __restrict a, const float* __restrict b, int f) {
   const int nv = V > 0 ? V : f / 8;
@@ -80,6 +85,41 @@ inline float dot(const float* __restrict a, const float* __restrict b, int f) {
   float s = hsum8(acc0 + acc1);
   if (V == 0)
     for (int j = 8 * nv; j < f; ++j) s += a[j] * b[j];
+  return s;
+}
+
+// a.b in double (products of floats are exact in double).
+template <int V>
+inline double dot_double(const float* __restrict a, const float* __restrict b, int f) {
+  const int n4 = V > 0 ? 2 * V : f / 4;  // blocks of 4
+  double s;
+#ifdef __AVX__
+  auto widen = [](const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); };
+  auto fmadd = [](__m256d x, __m256d y, __m256d z) {
+#ifdef __FMA__
+    return _mm256_fmadd_pd(x, y, z);
+#else
+    return _mm256_add_pd(_mm256_mul_pd(x, y), z);
+#endif
+  };
+  __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+  int q = 0;
+  for (; q + 1 < n4; q += 2) {
+    acc0 = fmadd(widen(a + 4 * q), widen(b + 4 * q), acc0);
+    acc1 = fmadd(widen(a + 4 * q + 4), widen(b + 4 * q + 4), acc1);
+  }
+  if (q < n4) acc0 = fmadd(widen(a + 4 * q), widen(b + 4 * q), acc0);
+  const __m256d acc = _mm256_add_pd(acc0, acc1);
+  const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(acc), _mm256_extractf128_pd(acc, 1));
+  s = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+#else
+  double acc[4] = {0, 0, 0, 0};
+  for (int q = 0; q < n4; ++q)
+    for (int l = 0; l < 4; ++l) acc[l] += static_cast<double>(a[4 * q + l]) * b[4 * q + l];
+  s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+#endif
+  if (V == 0)
+    for (int j = 4 * n4; j < f; ++j) s += static_cast<double>(a[j]) * b[j];
   return s;
 }
 
@@ -109,55 +149,14 @@ inline void symv(const float* __restrict a, const float* __restrict v, float* __
   }
 }
 
-// a.b in double (products of floats are exact in double), in two 4-lane accumulators.
-inline double dot_double(const float* a, const float* b, int f) {
-  typedef float v4f __attribute__((vector_size(16)));
-  typedef double v4d __attribute__((vector_size(32)));
-  auto load4 = [](const float* p) {
-    v4f v;
-    std::memcpy(&v, p, sizeof v);
-    return __builtin_convertvector(v, v4d);
-  };
-  v4d acc0 = v4d{}, acc1 = v4d{};
-  int j = 0;
-  for (; j + 8 <= f; j += 8) {
-    acc0 += load4(a + j) * load4(b + j);
-    acc1 += load4(a + j + 4) * load4(b + j + 4);
-  }
-  if (j + 4 <= f) {
-    acc0 += load4(a + j) * load4(b + j);
-    j += 4;
-  }
-  const v4d acc = acc0 + acc1;
-  double s = (acc[0] + acc[2]) + (acc[1] + acc[3]);
-  for (; j < f; ++j) s += static_cast<double>(a[j]) * b[j];
-  return s;
-}
-
-// Loss terms of one item's observed entries (x is the item's row, y_all the user
-// factors): *loss = sum c (p - s)^2 - s^2 and *conf = sum (c - 1), with s = x_u.y_i.
-void row_loss_terms(const float* x, const float* y_all, int f, const int32_t* idx, const float* weights,
-                    int64_t count, double alpha, double* loss, double* conf) {
-  double l = 0, c = 0;
-  for (int64_t k = 0; k < count; ++k) {
-    const double s = dot_double(y_all + static_cast<int64_t>(idx[k]) * f, x, f);
-    const double w = weights[k];
-    const double c1 = alpha * std::fabs(w);
-    const double p = w > 0 ? 1.0 : 0.0;
-    l += (1.0 + c1) * (p - s) * (p - s) - s * s;
-    c += c1;
-  }
-  *loss = l;
-  *conf = c;
-}
-
-// Hints the cache to fetch one factor row of f floats.
+// Hints the cache to fetch one factor row of f floats (all lines it may touch).
 inline void prefetch_row(const float* row, int f) {
-  for (int b = 0; b < f; b += 16) __builtin_prefetch(row + b, 0, 3);
+  for (int j = 0; j < f; j += 16) __builtin_prefetch(row + j, 0, 3);
+  __builtin_prefetch(row + f - 1, 0, 3);
 }
 
-// out += sum_k coef(w_k, y_k.v) * y_k over one row's entries, y_k the factor row of
-// item k. With V > 0 the output stays in registers for the whole row.
+// out += sum_k coef(w_k, y_k.v) * y_k over one row's entries, y_k the other side's
+// factor row of entry k. With V > 0 the output stays in registers for the whole row.
 template <int V, class Coef>
 inline void accumulate_items(const float* __restrict y_all, int f, const int32_t* __restrict items,
                              const float* __restrict weights, int64_t count, const float* __restrict v,
@@ -186,7 +185,7 @@ inline void accumulate_items(const float* __restrict y_all, int f, const int32_t
   }
 }
 
-// The CG row solve (see cg_solve_row) with caller-provided scratch of 3 * f floats.
+// One row's CG solve (see cg_solve_row in als.h) with scratch of 3 * f floats.
 template <int V>
 void cg_row(const float* __restrict yty, const float* __restrict y_all, int f, const int32_t* __restrict items,
             const float* __restrict weights, int64_t count, float alpha, int steps, float* __restrict x,
@@ -232,31 +231,42 @@ void cg_row(const float* __restrict yty, const float* __restrict y_all, int f, c
   }
 }
 
-using RowSolver = void (*)(const float*, const float*, int, const int32_t*, const float*, int64_t, float, int,
-                           float*, float*);
-
-// The row solver for f factors: a fixed-size instance when f is a multiple of 8 up to
-// 128, else the generic one.
-RowSolver row_solver_for(int f) {
-  switch (f % 8 == 0 ? f / 8 : 0) {
-    case 1: return &cg_row<1>;
-    case 2: return &cg_row<2>;
-    case 3: return &cg_row<3>;
-    case 4: return &cg_row<4>;
-    case 5: return &cg_row<5>;
-    case 6: return &cg_row<6>;
-    case 7: return &cg_row<7>;
-    case 8: return &cg_row<8>;
-    case 9: return &cg_row<9>;
-    case 10: return &cg_row<10>;
-    case 11: return &cg_row<11>;
-    case 12: return &cg_row<12>;
-    case 13: return &cg_row<13>;
-    case 14: return &cg_row<14>;
-    case 15: return &cg_row<15>;
-    case 16: return &cg_row<16>;
-    default: return &cg_row<0>;
+// Loss terms of one item's observed entries (x is the item's factor row, y_all the user
+// factors): *loss = sum c (p - s)^2 - s^2 and *conf = sum (c - 1), with s = x_u.y_i.
+template <int V>
+void row_loss_terms(const float* __restrict x, const float* __restrict y_all, int f, const int32_t* __restrict idx,
+                    const float* __restrict weights, int64_t count, double alpha, double* loss, double* conf) {
+  double l = 0, c = 0;
+  for (int64_t k = 0; k < count; ++k) {
+    if (k + kPrefetchAhead < count) prefetch_row(y_all + static_cast<int64_t>(idx[k + kPrefetchAhead]) * f, f);
+    const double s = dot_double<V>(y_all + static_cast<int64_t>(idx[k]) * f, x, f);
+    const double w = weights[k];
+    const double c1 = alpha * std::fabs(static_cast<double>(w));
+    const double p = w > 0 ? 1.0 : 0.0;
+    l += (1.0 + c1) * (p - s) * (p - s) - s * s;
+    c += c1;
   }
+  *loss = l;
+  *conf = c;
+}
+
+// The per-row kernels for one factor count.
+struct RowKernels {
+  decltype(&cg_row<0>) solve;
+  decltype(&row_loss_terms<0>) loss;
+};
+
+// Fixed-size kernels when f is a multiple of 8 up to 8 * kMaxFixedVectors, else generic.
+template <int... Vs>
+RowKernels pick_kernels(int v, std::integer_sequence<int, Vs...>) {
+  RowKernels k{&cg_row<0>, &row_loss_terms<0>};
+  ((v == Vs + 1 ? (k = RowKernels{&cg_row<Vs + 1>, &row_loss_terms<Vs + 1>}, 0) : 0), ...);
+  return k;
+}
+
+// The kernels for f factors.
+RowKernels kernels_for(int f) {
+  return pick_kernels(f % 8 == 0 ? f / 8 : 0, std::make_integer_sequence<int, kMaxFixedVectors>{});
 }
 
 // Scratch floats per thread for the row solver, padded to whole cache lines.
@@ -286,13 +296,12 @@ std::vector<int64_t> plan_chunks(const CsrMatrix& m, int f, int threads) {
 }
 
 // Solves every row of `m` for `x` (m.rows x f) against the fixed other side `y`
-// (m.cols x f); yty = Y^T Y + lambda I as float f x f. With row_loss/row_conf set,
-// also stores each solved row's loss terms there (see row_loss_terms), while the
-// row's entries are still in cache.
+// (m.cols x f); yty = Y^T Y + lambda I as float f x f. With row_loss/row_conf set, it
+// also stores each solved row's loss terms while the row's entries are in cache.
 void solve_side(const CsrMatrix& m, const std::vector<int64_t>& chunks, const float* yty, const float* y, int f,
                 float alpha, int steps, int threads, const CancelToken& cancel, float* x, double* row_loss,
                 double* row_conf) {
-  const RowSolver solve = row_solver_for(f);
+  const RowKernels kernels = kernels_for(f);
   const int64_t stride = scratch_stride(f);
   std::vector<float> scratch(static_cast<size_t>(stride * threads));  // one block per thread
   const int64_t n_tasks = static_cast<int64_t>(chunks.size()) - 1;
@@ -302,8 +311,8 @@ void solve_side(const CsrMatrix& m, const std::vector<int64_t>& chunks, const fl
       const int64_t begin = m.indptr[row], count = m.indptr[row + 1] - begin;
       const int32_t* idx = m.indices.data() + begin;
       const float* w = m.values.data() + begin;
-      solve(yty, y, f, idx, w, count, alpha, steps, x + row * f, buf);
-      if (row_loss) row_loss_terms(x + row * f, y, f, idx, w, count, alpha, row_loss + row, row_conf + row);
+      kernels.solve(yty, y, f, idx, w, count, alpha, steps, x + row * f, buf);
+      if (row_loss) kernels.loss(x + row * f, y, f, idx, w, count, alpha, row_loss + row, row_conf + row);
     }
   });
 }
@@ -327,23 +336,22 @@ Eigen::MatrixXd gram(const float* m, int64_t rows, int f, int threads, const Can
     });
     for (int64_t t = 0; t < count; ++t) total += partial[static_cast<size_t>(t)].cast<double>();
   }
-  Eigen::MatrixXd symmetric = (total + total.transpose()) * 0.5;
-  return symmetric;
+  return (total + total.transpose()) * 0.5;
 }
 
-// YtY + lambda I as float, the system matrix shared by every row of a half-sweep.
+// G + lambda I as float: the system matrix shared by every row of a half-sweep.
 std::vector<float> regularized(const Eigen::MatrixXd& g, double lambda) {
   const int f = static_cast<int>(g.rows());
   std::vector<float> out(static_cast<size_t>(f) * f);
   for (int a = 0; a < f; ++a)
-    for (int b = 0; b < f; ++b) out[static_cast<size_t>(a) * f + b] = static_cast<float>(g(a, b) + (a == b ? lambda : 0.0));
+    for (int b = 0; b < f; ++b)
+      out[static_cast<size_t>(a) * f + b] = static_cast<float>(g(a, b) + (a == b ? lambda : 0.0));
   return out;
 }
 
-// The normalized objective from the Gram matrices gx = X^T X, gy = Y^T Y and the
-// per-item loss terms: the sum of s^2 over all pairs is trace(gx gy), the observed
-// pairs add their terms, and lambda (||X||^2 + ||Y||^2) = lambda (tr gx + tr gy).
-// Item terms are added in item order, so the result does not depend on threads.
+// The normalized objective from gx = X^T X, gy = Y^T Y and the per-item loss terms:
+// the sum of s^2 over all pairs is trace(gx gy), the observed pairs add their terms,
+// and lambda (||X||^2 + ||Y||^2) = lambda (tr gx + tr gy). Items are added in order.
 double combine_loss(int64_t n_users, int64_t n_items, double lambda, const Eigen::MatrixXd& gx,
                     const Eigen::MatrixXd& gy, const std::vector<double>& item_loss,
                     const std::vector<double>& item_conf) {
@@ -359,7 +367,8 @@ double combine_loss(int64_t n_users, int64_t n_items, double lambda, const Eigen
   return (all_pairs + observed + lambda * norms) / total_conf;
 }
 
-// Throws InvalidParameter unless params and the matrices fit together.
+// Throws InvalidParameter (or Internal for malformed matrices) unless params and the
+// matrices fit together.
 void validate(const CsrMatrix& ui, const CsrMatrix* iu, const AlsParams& params) {
   if (params.factors < 1 || params.factors > 4096)
     fail(ErrorKind::InvalidParameter, "factors must be between 1 and 4096, got " + std::to_string(params.factors));
@@ -371,8 +380,9 @@ void validate(const CsrMatrix& ui, const CsrMatrix* iu, const AlsParams& params)
     fail(ErrorKind::InvalidParameter, "alpha must be a finite number >= 0");
   if (!std::isfinite(params.init_scale)) fail(ErrorKind::InvalidParameter, "init_scale must be finite");
   auto check_shape = [](const CsrMatrix& m, const char* name) {
-    if (m.rows < 0 || m.cols < 0 || static_cast<int64_t>(m.indptr.size()) != m.rows + 1 ||
-        m.values.size() != m.indices.size() || m.indptr.back() != m.nnz())
+    if (m.rows < 0 || m.cols < 0 || m.cols > int64_t{INT32_MAX} + 1 ||
+        static_cast<int64_t>(m.indptr.size()) != m.rows + 1 || m.values.size() != m.indices.size() ||
+        m.indptr.front() != 0 || m.indptr.back() != m.nnz())
       fail(ErrorKind::Internal, std::string("malformed CSR matrix ") + name);
   };
   check_shape(ui, "user_items");
@@ -383,29 +393,29 @@ void validate(const CsrMatrix& ui, const CsrMatrix* iu, const AlsParams& params)
   }
 }
 
-// SplitMix64: advances the state and returns the next 64-bit output.
-inline uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+// The SplitMix64 output function: a bijective 64-bit mixer.
+inline uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
   return z ^ (z >> 31);
 }
 
-// Fills a rows x f matrix with U[0,1) * scale from a stream keyed by (seed, matrix id,
-// row), so every value is fixed by the seed regardless of threads.
+// Fills a rows x f matrix with U[0,1) * scale. Each row has its own SplitMix64 stream
+// keyed by (seed, matrix id, row), so every value is fixed by the seed alone.
 void init_factors(float* m, int64_t rows, int f, uint64_t seed, uint64_t matrix_id, float scale, int threads,
                   const CancelToken& cancel) {
   constexpr int64_t kRowsPerTask = 1024;
-  uint64_t s = seed;
-  const uint64_t seed_key = splitmix64(s);
+  constexpr uint64_t kGamma = 0x9E3779B97F4A7C15ULL;
+  const uint64_t key = mix64(mix64(seed) ^ mix64(matrix_id + 1));
   parallel_for((rows + kRowsPerTask - 1) / kRowsPerTask, threads, cancel, [&](int64_t task, int) {
     const int64_t end = std::min(rows, (task + 1) * kRowsPerTask);
     for (int64_t r = task * kRowsPerTask; r < end; ++r) {
-      uint64_t state = seed_key ^ (matrix_id * 0xD1B54A32D192ED03ULL);
-      state = splitmix64(state) ^ (static_cast<uint64_t>(r) * 0xA0761D6478BD642FULL);
+      uint64_t state = mix64(key ^ mix64(static_cast<uint64_t>(r) + 1));
       float* row = m + r * f;
-      for (int j = 0; j < f; ++j)
-        row[j] = static_cast<float>(splitmix64(state) >> 40) * (1.0f / 16777216.0f) * scale;
+      for (int j = 0; j < f; ++j) {
+        state += kGamma;
+        row[j] = static_cast<float>(mix64(state) >> 40) * (1.0f / 16777216.0f) * scale;  // 24 random bits
+      }
     }
   });
 }
@@ -416,7 +426,7 @@ void cg_solve_row(const float* yty, const float* item_factors, int factors, cons
                   const float* weights, int64_t count, float alpha, int steps, float* x) {
   if (factors < 1) fail(ErrorKind::InvalidParameter, "factors must be positive");
   std::vector<float> scratch(static_cast<size_t>(scratch_stride(factors)));
-  row_solver_for(factors)(yty, item_factors, factors, items, weights, count, alpha, steps, x, scratch.data());
+  kernels_for(factors).solve(yty, item_factors, factors, items, weights, count, alpha, steps, x, scratch.data());
 }
 
 double implicit_als_loss(const CsrMatrix& user_items, const AlsParams& params, int threads,
@@ -424,17 +434,18 @@ double implicit_als_loss(const CsrMatrix& user_items, const AlsParams& params, i
   validate(user_items, nullptr, params);
   threads = resolve_threads(threads);
   const int f = params.factors;
-  // Item-major, as training computes it, so both give the very same number.
+  // Item by item, exactly as training computes it, so both give the very same number.
   const CsrMatrix item_users = transpose(user_items);
+  const RowKernels kernels = kernels_for(f);
   std::vector<double> item_loss(static_cast<size_t>(item_users.rows)), item_conf(item_loss.size());
   constexpr int64_t kItemsPerTask = 64;
   parallel_for((item_users.rows + kItemsPerTask - 1) / kItemsPerTask, threads, cancel, [&](int64_t task, int) {
     const int64_t end = std::min(item_users.rows, (task + 1) * kItemsPerTask);
     for (int64_t i = task * kItemsPerTask; i < end; ++i) {
       const int64_t begin = item_users.indptr[i];
-      row_loss_terms(item_factors + i * f, user_factors, f, item_users.indices.data() + begin,
-                     item_users.values.data() + begin, item_users.indptr[i + 1] - begin, params.alpha,
-                     &item_loss[static_cast<size_t>(i)], &item_conf[static_cast<size_t>(i)]);
+      kernels.loss(item_factors + i * f, user_factors, f, item_users.indices.data() + begin,
+                   item_users.values.data() + begin, item_users.indptr[i + 1] - begin, params.alpha,
+                   &item_loss[static_cast<size_t>(i)], &item_conf[static_cast<size_t>(i)]);
     }
   });
   const Eigen::MatrixXd gx = gram(user_factors, user_items.rows, f, threads, cancel);
@@ -457,13 +468,14 @@ void train_implicit_als(const CsrMatrix& user_items, const CsrMatrix& item_users
   const std::vector<int64_t> item_chunks = plan_chunks(item_users, f, threads);
 
   // Per-item loss terms, filled during the item half-sweep when the loss is wanted.
-  const bool loss_terms = params.compute_loss;
-  std::vector<double> item_loss(loss_terms ? static_cast<size_t>(user_items.cols) : 0), item_conf(item_loss.size());
+  std::vector<double> item_loss(params.compute_loss ? static_cast<size_t>(user_items.cols) : 0);
+  std::vector<double> item_conf(item_loss.size());
   Eigen::MatrixXd gy = gram(item_factors, user_items.cols, f, threads, cancel);
   for (int iter = 1; iter <= params.iterations; ++iter) {
     cancel.check();
     const auto start = std::chrono::steady_clock::now();
 
+    // Users against fixed items, then items against the new users.
     std::vector<float> a = regularized(gy, lambda);
     solve_side(user_items, user_chunks, a.data(), item_factors, f, params.alpha, params.cg_steps, threads, cancel,
                user_factors, nullptr, nullptr);
@@ -471,15 +483,14 @@ void train_implicit_als(const CsrMatrix& user_items, const CsrMatrix& item_users
     const Eigen::MatrixXd gx = gram(user_factors, user_items.rows, f, threads, cancel);
     a = regularized(gx, lambda);
     solve_side(item_users, item_chunks, a.data(), user_factors, f, params.alpha, params.cg_steps, threads, cancel,
-               item_factors, loss_terms ? item_loss.data() : nullptr, item_conf.data());
+               item_factors, params.compute_loss ? item_loss.data() : nullptr, item_conf.data());
     cancel.check();
     gy = gram(item_factors, user_items.cols, f, threads, cancel);
 
     IterationStats stats;
     stats.iteration = iter;
-    stats.loss = params.compute_loss
-                     ? combine_loss(user_items.rows, user_items.cols, lambda, gx, gy, item_loss, item_conf)
-                     : std::numeric_limits<double>::quiet_NaN();
+    stats.loss = params.compute_loss ? combine_loss(user_items.rows, user_items.cols, lambda, gx, gy, item_loss, item_conf)
+                                     : std::numeric_limits<double>::quiet_NaN();
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (on_iteration) on_iteration(stats);
   }

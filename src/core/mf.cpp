@@ -187,6 +187,8 @@ struct SgdArgs {
   float* gi;
   float* gbu;
   float* gbi;
+  const float* reg_u;  // per-visit factor regularization of each user / item
+  const float* reg_i;
   int fp;  // padded factors (multiple of 8)
   int f;   // real factors
   float mu, lr, lr_b, reg_f, reg_b;
@@ -202,7 +204,8 @@ double sgd_block(const Rating* __restrict rs, int64_t n, const SgdArgs& a) {
   float* __restrict bu = a.bu;
   float* __restrict bi = a.bi;
   const float mu = a.mu, lr = a.lr, lr_b = a.lr_b, reg_b = a.reg_b;
-  const v8f shrink = splat8(1.0f - a.lr * a.reg_f);
+  const float* __restrict reg_u = a.reg_u;
+  const float* __restrict reg_i = a.reg_i;
   double sq = 0;
   for (int64_t k = 0; k < n; ++k) {
     if (fp > 0 && k + kPrefetchAhead < n) {
@@ -221,10 +224,11 @@ double sgd_block(const Rating* __restrict rs, int64_t n, const SgdArgs& a) {
     bu[x.u] += lr_b * (e - reg_b * bu[x.u]);
     bi[x.i] += lr_b * (e - reg_b * bi[x.i]);
     const v8f le = splat8(lr * e);
+    const v8f shrink_p = splat8(1.0f - lr * reg_u[x.u]), shrink_q = splat8(1.0f - lr * reg_i[x.i]);
     for (int v = 0; v < nv; ++v) {
       const v8f pv = load8(p + 8 * v), qv = load8(q + 8 * v);
-      store8(p + 8 * v, fmadd8(le, qv, pv * shrink));
-      store8(q + 8 * v, fmadd8(le, pv, qv * shrink));
+      store8(p + 8 * v, fmadd8(le, qv, pv * shrink_p));
+      store8(q + 8 * v, fmadd8(le, pv, qv * shrink_q));
     }
   }
   return sq;
@@ -246,7 +250,8 @@ double sgd_block_adagrad(const Rating* __restrict rs, int64_t n, const SgdArgs& 
   float* __restrict gbu = a.gbu;
   float* __restrict gbi = a.gbi;
   const float mu = a.mu, lr = a.lr, lr_b = a.lr_b, reg_b = a.reg_b;
-  const v8f reg_f = splat8(a.reg_f);
+  const float* __restrict reg_u = a.reg_u;
+  const float* __restrict reg_i = a.reg_i;
   const float inv_f = a.f > 0 ? 1.0f / static_cast<float>(a.f) : 0.0f;
   double sq = 0;
   for (int64_t k = 0; k < n; ++k) {
@@ -269,12 +274,13 @@ double sgd_block_adagrad(const Rating* __restrict rs, int64_t n, const SgdArgs& 
     gbu[x.u] += g_bu * g_bu;
     gbi[x.i] += g_bi * g_bi;
     const v8f ev = splat8(e);
+    const v8f lam_p = splat8(reg_u[x.u]), lam_q = splat8(reg_i[x.i]);
     const v8f sp = splat8(lr / std::sqrt(gu[x.u])), sqq = splat8(lr / std::sqrt(gi[x.i]));
     v8f accp = v8f{}, accq = v8f{};
     for (int v = 0; v < nv; ++v) {
       const v8f pv = load8(p + 8 * v), qv = load8(q + 8 * v);
-      const v8f gp = ev * qv - reg_f * pv;  // descent directions
-      const v8f gq = ev * pv - reg_f * qv;
+      const v8f gp = ev * qv - lam_p * pv;  // descent directions
+      const v8f gq = ev * pv - lam_q * qv;
       accp = fmadd8(gp, gp, accp);
       accq = fmadd8(gq, gq, accq);
       store8(p + 8 * v, fmadd8(sp, gp, pv));
@@ -492,9 +498,23 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
   double best_rmse = std::numeric_limits<double>::infinity();
   int best_epoch = 0;
 
+  // Per-visit factor regularization: λ_f * n^-α for a user / item with n training ratings.
+  std::vector<float> reg_u(static_cast<size_t>(nu)), reg_i(static_cast<size_t>(ni));
+  {
+    std::vector<int64_t> nu_count(static_cast<size_t>(nu), 0), ni_count(static_cast<size_t>(ni), 0);
+    for (const Rating& x : train) {
+      ++nu_count[x.u];
+      ++ni_count[x.i];
+    }
+    const double alpha = params.reg_exponent;
+    for (int64_t u = 0; u < nu; ++u)
+      reg_u[u] = static_cast<float>(params.reg_factors * std::pow(std::max<double>(1, nu_count[u]), -alpha));
+    for (int64_t i = 0; i < ni; ++i)
+      reg_i[i] = static_cast<float>(params.reg_factors * std::pow(std::max<double>(1, ni_count[i]), -alpha));
+  }
   const BlockKernel kernel = kernel_for(fp, adagrad);
   SgdArgs args{P.data(), Q.data(), bu.data(), bi.data(), gu.data(), gi.data(), gbu.data(), gbi.data(),
-               fp, f, static_cast<float>(mu), 0, 0, params.reg_factors, params.reg_bias};
+               reg_u.data(), reg_i.data(), fp, f, static_cast<float>(mu), 0, 0, params.reg_factors, params.reg_bias};
   const float lr_b0 = params.bias_learning_rate >= 0 ? params.bias_learning_rate : params.learning_rate;
   std::vector<double> block_sq(static_cast<size_t>(n_blocks), 0.0);
 

@@ -58,6 +58,7 @@ struct MfParams {
   float lr_decay = 0.05f;
   float reg_bias = 0.005f;  // λ_b
   float reg_factors = 0.04f;  // λ_f
+  double reg_exponent = 0.0;  // EXPERIMENT
   float init_scale = 0.0f;  // std of the N(0, σ²) factor init; 0 = 0.1 / sqrt(factors)
   uint64_t seed = 42;
   // Early stopping: a seeded random fraction of the ratings is held out; training stops

@@ -64,7 +64,7 @@ int64_t recommend_popular(const ModelView& model, int64_t k, std::vector<Scored>
   const int32_t* order = model.section_as<int32_t>(SectionTag::PopularOrder);
   const float* pop = model.section_as<float>(SectionTag::ItemPopularity);
   if (!order || !pop) return 0;
-  int64_t n = std::min<int64_t>(k, model.n_items());
+  int64_t n = std::max<int64_t>(0, std::min<int64_t>(k, model.n_items()));
   for (int64_t r = 0; r < n; ++r) out.push_back(Scored{pop[order[r]], order[r]});
   return n;
 }
