@@ -207,3 +207,124 @@ CREATE FUNCTION @extschema@.user_factors(model @extschema@.model, id_type anyele
   AS 'MODULE_PATHNAME', 'recsys_user_factors' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.user_factors(@extschema@.model) IS
   'The learned user embeddings, IDs as text; user_factors(model, NULL::bigint) returns IDs in a given type';
+
+-- ---------------------------------------------------------------------------------
+-- Explicit ratings: biased matrix factorization, the bias-only baseline, and the
+-- popularity baseline. They share the ingest functions of train_als.
+
+CREATE FUNCTION @extschema@.mf_trans(internal, "any", "any", double precision) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_mf_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.mf_trans(internal, "any", "any", double precision, jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_mf_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.mf_final(internal) RETURNS @extschema@.model
+  AS 'MODULE_PATHNAME', 'recsys_mf_final' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.train_mf("user" "any", item "any", rating double precision) (
+  SFUNC = @extschema@.mf_trans, STYPE = internal, FINALFUNC = @extschema@.mf_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
+  SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_mf("user" "any", item "any", rating double precision, options jsonb) (
+  SFUNC = @extschema@.mf_trans, STYPE = internal, FINALFUNC = @extschema@.mf_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
+  SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.train_mf("any", "any", double precision, jsonb) IS
+  'Biased matrix factorization for explicit ratings (mu + b_u + b_i + p_u.q_i) by deterministic parallel SGD; options: factors, epochs, learning_rate, bias_learning_rate, lr_schedule, lr_decay, reg_bias, reg_factors, init_scale, seed, holdout_fraction, patience, blocks, store_seen, verbose, threads';
+
+CREATE FUNCTION @extschema@.baseline_trans(internal, "any", "any", double precision) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_baseline_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.baseline_trans(internal, "any", "any", double precision, jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_baseline_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.baseline_final(internal) RETURNS @extschema@.model
+  AS 'MODULE_PATHNAME', 'recsys_baseline_final' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.train_baseline("user" "any", item "any", rating double precision) (
+  SFUNC = @extschema@.baseline_trans, STYPE = internal, FINALFUNC = @extschema@.baseline_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
+  SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_baseline("user" "any", item "any", rating double precision, options jsonb) (
+  SFUNC = @extschema@.baseline_trans, STYPE = internal, FINALFUNC = @extschema@.baseline_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
+  SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.train_baseline("any", "any", double precision, jsonb) IS
+  'The bias-only rating baseline mu + b_u + b_i (regularized ALS on the biases, as Surprise''s BaselineOnly); options: epochs, reg_user, reg_item, store_seen, verbose, threads';
+
+CREATE FUNCTION @extschema@.popularity_trans(internal, "any", "any") RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_popularity_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.popularity_trans(internal, "any", "any", double precision) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_popularity_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.popularity_trans(internal, "any", "any", double precision, jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_popularity_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.popularity_final(internal) RETURNS @extschema@.model
+  AS 'MODULE_PATHNAME', 'recsys_popularity_final' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.train_popularity("user" "any", item "any") (
+  SFUNC = @extschema@.popularity_trans, STYPE = internal, FINALFUNC = @extschema@.popularity_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
+  SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_popularity("user" "any", item "any", weight double precision) (
+  SFUNC = @extschema@.popularity_trans, STYPE = internal, FINALFUNC = @extschema@.popularity_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
+  SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_popularity("user" "any", item "any", weight double precision, options jsonb) (
+  SFUNC = @extschema@.popularity_trans, STYPE = internal, FINALFUNC = @extschema@.popularity_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
+  SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.train_popularity("any", "any", double precision, jsonb) IS
+  'The popularity baseline: items ranked by number of users with positive feedback (options: measure users|weight, store_seen); recommend skips seen items';
+
+CREATE FUNCTION @extschema@.predict(model @extschema@.model, "user" "any", item "any") RETURNS double precision
+  AS 'MODULE_PATHNAME', 'recsys_predict' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.predict(@extschema@.model, "any", "any") IS
+  'Predicted rating on the training scale, clipped to the observed range; unknown user -> mu + b_i, unknown item -> mu + b_u, both -> mu';
+
+-- ---------------------------------------------------------------------------------
+-- Evaluation.
+
+CREATE FUNCTION @extschema@.rating_metrics_trans(internal, @extschema@.model, "any", "any", double precision)
+  RETURNS internal AS 'MODULE_PATHNAME', 'recsys_rating_metrics_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.rating_metrics_trans(internal, @extschema@.model, "any", "any", double precision, jsonb)
+  RETURNS internal AS 'MODULE_PATHNAME', 'recsys_rating_metrics_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.rating_metrics_combine(internal, internal) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_rating_metrics_combine' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.rating_metrics_serialize(internal) RETURNS bytea
+  AS 'MODULE_PATHNAME', 'recsys_rating_metrics_serialize' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.rating_metrics_deserialize(bytea, internal) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_rating_metrics_deserialize' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.rating_metrics_final(internal) RETURNS jsonb
+  AS 'MODULE_PATHNAME', 'recsys_rating_metrics_final' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.rating_metrics(model @extschema@.model, "user" "any", item "any", rating double precision) (
+  SFUNC = @extschema@.rating_metrics_trans, STYPE = internal, FINALFUNC = @extschema@.rating_metrics_final,
+  COMBINEFUNC = @extschema@.rating_metrics_combine, SERIALFUNC = @extschema@.rating_metrics_serialize,
+  DESERIALFUNC = @extschema@.rating_metrics_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.rating_metrics(model @extschema@.model, "user" "any", item "any", rating double precision, options jsonb) (
+  SFUNC = @extschema@.rating_metrics_trans, STYPE = internal, FINALFUNC = @extschema@.rating_metrics_final,
+  COMBINEFUNC = @extschema@.rating_metrics_combine, SERIALFUNC = @extschema@.rating_metrics_serialize,
+  DESERIALFUNC = @extschema@.rating_metrics_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.rating_metrics(@extschema@.model, "any", "any", double precision, jsonb) IS
+  'RMSE, MSE and MAE of predict() over a test table, with counts of scored, unknown and skipped rows; option unknown: fallback (default) | skip';
+
+CREATE FUNCTION @extschema@.ranking_metrics_trans(internal, @extschema@.model, "any", "any")
+  RETURNS internal AS 'MODULE_PATHNAME', 'recsys_ranking_metrics_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.ranking_metrics_trans(internal, @extschema@.model, "any", "any", jsonb)
+  RETURNS internal AS 'MODULE_PATHNAME', 'recsys_ranking_metrics_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.ranking_metrics_final(internal) RETURNS jsonb
+  AS 'MODULE_PATHNAME', 'recsys_ranking_metrics_final' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.ranking_metrics(model @extschema@.model, "user" "any", item "any") (
+  SFUNC = @extschema@.ranking_metrics_trans, STYPE = internal, FINALFUNC = @extschema@.ranking_metrics_final,
+  FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.ranking_metrics(model @extschema@.model, "user" "any", item "any", options jsonb) (
+  SFUNC = @extschema@.ranking_metrics_trans, STYPE = internal, FINALFUNC = @extschema@.ranking_metrics_final,
+  FINALFUNC_MODIFY = READ_WRITE, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.ranking_metrics(@extschema@.model, "any", "any", jsonb) IS
+  'precision, recall, MAP, NDCG, hit rate, MRR at k and catalogue coverage of recommend() against held-out (user, item) rows; options: k (10), exclude_seen (true), cold_start (false), threads';
+
+-- ---------------------------------------------------------------------------------
+-- Deterministic splits.
+
+CREATE FUNCTION @extschema@.split_hash(seed bigint, VARIADIC ids "any") RETURNS double precision
+  AS 'MODULE_PATHNAME', 'recsys_split_hash' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.split_hash(bigint, "any") IS
+  'A number in [0, 1) fixed by the seed and the values: the building block of random, leave-k-out and k-fold splits';
+
+CREATE FUNCTION @extschema@.random_split(seed bigint, test_fraction double precision, VARIADIC ids "any")
+  RETURNS boolean
+  AS 'MODULE_PATHNAME', 'recsys_random_split' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.random_split(bigint, double precision, "any") IS
+  'True for test rows: a deterministic random fraction of rows, chosen by the seed and the given ID values';

@@ -3,6 +3,10 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#ifdef __AVX__
+#include <immintrin.h>
+#endif
 
 namespace recsys {
 namespace {
@@ -17,6 +21,74 @@ std::vector<float>& scratch(int64_t n) {
   thread_local std::vector<float> buf;
   if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));
   return buf;
+}
+
+typedef float v8f __attribute__((vector_size(32)));
+
+inline v8f load8(const float* p) {
+  v8f v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline v8f fmadd8(v8f a, v8f b, v8f c) {
+#ifdef __FMA__
+  return _mm256_fmadd_ps(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+inline float hsum8(v8f v) {
+#ifdef __AVX__
+  __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
+#else
+  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+#endif
+}
+
+// out[i] = Y[i, :] . x for every row of a row-major n x f matrix: four rows at a time
+// with one accumulator each, so the loads of four rows overlap. Serving is bound by
+// reading Y, which this streams once.
+void score_rows(const float* __restrict Y, int64_t n, int f, const float* __restrict x, float* __restrict out) {
+  const int nv = f / 8;
+  const int tail = nv * 8;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float* r0 = Y + i * f;
+    const float* r1 = r0 + f;
+    const float* r2 = r1 + f;
+    const float* r3 = r2 + f;
+    v8f a0 = v8f{}, a1 = v8f{}, a2 = v8f{}, a3 = v8f{};
+    for (int q = 0; q < nv; ++q) {
+      const v8f xv = load8(x + 8 * q);
+      a0 = fmadd8(load8(r0 + 8 * q), xv, a0);
+      a1 = fmadd8(load8(r1 + 8 * q), xv, a1);
+      a2 = fmadd8(load8(r2 + 8 * q), xv, a2);
+      a3 = fmadd8(load8(r3 + 8 * q), xv, a3);
+    }
+    float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);
+    for (int j = tail; j < f; ++j) {
+      s0 += r0[j] * x[j];
+      s1 += r1[j] * x[j];
+      s2 += r2[j] * x[j];
+      s3 += r3[j] * x[j];
+    }
+    out[i] = s0;
+    out[i + 1] = s1;
+    out[i + 2] = s2;
+    out[i + 3] = s3;
+  }
+  for (; i < n; ++i) {
+    const float* r = Y + i * f;
+    v8f a = v8f{};
+    for (int q = 0; q < nv; ++q) a = fmadd8(load8(r + 8 * q), load8(x + 8 * q), a);
+    float s = hsum8(a);
+    for (int j = tail; j < f; ++j) s += r[j] * x[j];
+    out[i] = s;
+  }
 }
 
 void require_factors(const ModelView& m, const char* what) {
@@ -38,15 +110,37 @@ SeenItems seen_items(const ModelView& model, int64_t user) {
   return s;
 }
 
+namespace {
+
+// Popularity models: the most popular items, the user's seen items skipped.
+int64_t recommend_popular_unseen(const ModelView& model, int64_t user, int64_t k, bool exclude_seen,
+                                 std::vector<Scored>& out) {
+  out.clear();
+  const int32_t* order = model.section_as<int32_t>(SectionTag::PopularOrder);
+  const float* pop = model.section_as<float>(SectionTag::ItemPopularity);
+  if (!order || !pop) fail(ErrorKind::InvalidModel, "popularity model without popularity sections");
+  SeenItems seen = exclude_seen ? seen_items(model, user) : SeenItems{};
+  const int32_t* end = seen.items + seen.count;
+  for (int64_t r = 0; r < model.n_items() && static_cast<int64_t>(out.size()) < k; ++r) {
+    int32_t i = order[r];
+    if (seen.count && std::binary_search(seen.items, end, i)) continue;
+    out.push_back(Scored{pop[i], i});
+  }
+  return static_cast<int64_t>(out.size());
+}
+
+}  // namespace
+
 int64_t recommend_user(const ModelView& model, int64_t user, int64_t k, bool exclude_seen,
                        std::vector<Scored>& out) {
+  if (model.kind() == ModelKind::Popularity) return recommend_popular_unseen(model, user, k, exclude_seen, out);
   require_factors(model, "recommend");
   const int64_t n = model.n_items();
   const int f = model.factors();
   std::vector<float>& scores = scratch(n);
-  Eigen::Map<Eigen::VectorXf> s(scores.data(), n);
-  s.noalias() = ConstRowMap(model.item_factors(), n, f) * ConstVecMap(model.user_factors() + user * f, f);
-  if (const float* bias = model.section_as<float>(SectionTag::ItemBias)) s += ConstVecMap(bias, n);
+  score_rows(model.item_factors(), n, f, model.user_factors() + user * f, scores.data());
+  if (const float* bias = model.section_as<float>(SectionTag::ItemBias))
+    for (int64_t i = 0; i < n; ++i) scores[i] += bias[i];
   if (!exclude_seen) return top_k(scores.data(), n, k, [](int64_t) { return false; }, out);
   SeenItems seen = seen_items(model, user);
   // Seen items are sorted: walk them alongside the candidate index.
@@ -74,8 +168,7 @@ namespace {
 int64_t cosine_neighbours(const float* factors, const float* norms, int64_t rows, int f, int64_t row, int64_t k,
                           std::vector<Scored>& out) {
   std::vector<float>& scores = scratch(rows);
-  Eigen::Map<Eigen::VectorXf> s(scores.data(), rows);
-  s.noalias() = ConstRowMap(factors, rows, f) * ConstVecMap(factors + row * f, f);
+  score_rows(factors, rows, f, factors + row * f, scores.data());
   float self = norms[row];
   for (int64_t i = 0; i < rows; ++i) {
     float d = norms[i] * self;
@@ -103,6 +196,10 @@ int64_t similar_users(const ModelView& model, int64_t user, int64_t k, std::vect
 }
 
 float score_pair(const ModelView& model, int64_t user, int64_t item) {
+  if (model.kind() == ModelKind::Popularity) {
+    const float* pop = model.section_as<float>(SectionTag::ItemPopularity);
+    return pop ? pop[item] : 0.0f;
+  }
   require_factors(model, "score");
   const int f = model.factors();
   float s = ConstVecMap(model.user_factors() + user * f, f).dot(ConstVecMap(model.item_factors() + item * f, f));

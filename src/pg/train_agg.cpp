@@ -17,14 +17,22 @@ extern "C" {
 #include "utils/lsyscache.h"
 }
 
+#include "mf.h"
+#include "popularity.h"
 #include "training.h"
 
 extern "C" {
 PG_FUNCTION_INFO_V1(recsys_train_trans);
+PG_FUNCTION_INFO_V1(recsys_mf_trans);
+PG_FUNCTION_INFO_V1(recsys_baseline_trans);
+PG_FUNCTION_INFO_V1(recsys_popularity_trans);
 PG_FUNCTION_INFO_V1(recsys_train_combine);
 PG_FUNCTION_INFO_V1(recsys_train_serialize);
 PG_FUNCTION_INFO_V1(recsys_train_deserialize);
 PG_FUNCTION_INFO_V1(recsys_als_final);
+PG_FUNCTION_INFO_V1(recsys_mf_final);
+PG_FUNCTION_INFO_V1(recsys_baseline_final);
+PG_FUNCTION_INFO_V1(recsys_popularity_final);
 }
 
 using namespace recsys_pg;
@@ -68,7 +76,10 @@ MemoryContext aggregate_context(FunctionCallInfo fcinfo, const char* name) {
 
 // Records the options of the first row; later rows must carry the same options (a
 // byte comparison of a few dozen bytes per row).
-void note_options(StateBox* box, FunctionCallInfo fcinfo, MemoryContext aggctx) {
+// Checks an options text; throws recsys::Error naming the bad option.
+typedef void (*OptionsValidator)(const std::string& json);
+
+void note_options(StateBox* box, FunctionCallInfo fcinfo, MemoryContext aggctx, OptionsValidator validate) {
   if (box->options_arg < 0 || PG_ARGISNULL(box->options_arg)) return;
   struct varlena* raw = reinterpret_cast<struct varlena*>(DatumGetPointer(PG_GETARG_DATUM(box->options_arg)));
   if (VARATT_IS_EXTERNAL(raw) || VARATT_IS_COMPRESSED(raw)) raw = pg_detoast_datum(raw);
@@ -86,16 +97,14 @@ void note_options(StateBox* box, FunctionCallInfo fcinfo, MemoryContext aggctx) 
   // Validate now, so a typo fails before millions of rows are read.
   recsys_guard([&] {
     st->options_json = text;
-    (void)recsys::parse_als_options(st->options_json);
+    validate(st->options_json);
   });
   box->options_raw = static_cast<struct varlena*>(MemoryContextAlloc(aggctx, VARSIZE(opts)));
   std::memcpy(box->options_raw, opts, VARSIZE(opts));
 }
 
-}  // namespace
-
 // Transition: intern the user and item IDs and log (user, item, weight).
-Datum recsys_train_trans(PG_FUNCTION_ARGS) {
+Datum train_trans(FunctionCallInfo fcinfo, OptionsValidator validate) {
   MemoryContext aggctx = aggregate_context(fcinfo, "train_als transition");
   StateBox* box = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<StateBox*>(PG_GETARG_POINTER(0));
   if (box == nullptr) {
@@ -115,7 +124,7 @@ Datum recsys_train_trans(PG_FUNCTION_ARGS) {
         box->weight_arg = a;
     }
   }
-  note_options(box, fcinfo, aggctx);
+  note_options(box, fcinfo, aggctx, validate);
   TrainingState* st = box->state;
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (box->weight_arg >= 0 && PG_ARGISNULL(box->weight_arg))) {
     st->rows_skipped++;
@@ -130,6 +139,21 @@ Datum recsys_train_trans(PG_FUNCTION_ARGS) {
     st->add(uid, iid, w);
   });
   PG_RETURN_POINTER(box);
+}
+
+}  // namespace
+
+Datum recsys_train_trans(PG_FUNCTION_ARGS) {
+  return train_trans(fcinfo, [](const std::string& j) { (void)recsys::parse_als_options(j); });
+}
+Datum recsys_mf_trans(PG_FUNCTION_ARGS) {
+  return train_trans(fcinfo, [](const std::string& j) { (void)recsys::parse_mf_options(j); });
+}
+Datum recsys_baseline_trans(PG_FUNCTION_ARGS) {
+  return train_trans(fcinfo, [](const std::string& j) { (void)recsys::parse_baseline_options(j); });
+}
+Datum recsys_popularity_trans(PG_FUNCTION_ARGS) {
+  return train_trans(fcinfo, [](const std::string& j) { (void)recsys::parse_popularity_options(j); });
 }
 
 // Combine: merge the second partial state into the first.
@@ -240,28 +264,74 @@ Datum emit_model(TrainingState* st) {
   return PointerGetDatum(out);
 }
 
-}  // namespace
 
-// Final: train implicit ALS and return the model (NULL when no row was usable).
-Datum recsys_als_final(PG_FUNCTION_ARGS) {
+// Runs one algorithm's pipeline on the state in a background job and returns the model
+// (NULL when no row was usable). `make` parses the options (under the guard) and returns
+// the job body.
+template <class Make>
+Datum train_final(FunctionCallInfo fcinfo, const char* name, Make make) {
   if (PG_ARGISNULL(0)) PG_RETURN_NULL();
   StateBox* box = reinterpret_cast<StateBox*>(PG_GETARG_POINTER(0));
   TrainingState* st = box->state;
-  if (st->finalized) elog(ERROR, "train_als final function called twice on one state");
+  if (st->finalized) elog(ERROR, "%s final function called twice on one state", name);
   if (st->log.size() == 0) PG_RETURN_NULL();
-  recsys::AlsTrainingOptions opts;
-  recsys_guard([&] { opts = recsys::parse_als_options(st->options_json); });
-  int threads = recsys::resolve_threads(opts.threads > 0 ? opts.threads : guc_threads);
-  bool verbose = opts.verbose || guc_verbose;
-  opts.verbose = verbose;
+  bool verbose = guc_verbose;
+  const int default_threads = guc_threads;
   recsys_guard([&] {
     st->job = std::make_unique<recsys::BackgroundJob>();
     recsys::BackgroundJob* job = st->job.get();
-    job->start([st, opts, threads, job](const recsys::CancelToken& cancel) {
-      recsys::build_als_model(*st, opts, threads, cancel, [job](const std::string& line) { job->post_message(line); });
-    });
+    auto log_line = [job](const std::string& line) { job->post_message(line); };
+    job->start(make(st, default_threads, verbose, log_line));
   });
   run_training_job(st, verbose);
   st->finalized = true;
   PG_RETURN_DATUM(emit_model(st));
+}
+
+}  // namespace
+
+// Final functions: train and return the model.
+Datum recsys_als_final(PG_FUNCTION_ARGS) {
+  return train_final(fcinfo, "train_als", [](TrainingState* st, int threads, bool& verbose, auto log_line) {
+    recsys::AlsTrainingOptions opts = recsys::parse_als_options(st->options_json);
+    opts.verbose = opts.verbose || verbose;
+    verbose = opts.verbose;
+    int n = recsys::resolve_threads(opts.threads > 0 ? opts.threads : threads);
+    return [st, opts, n, log_line](const recsys::CancelToken& cancel) {
+      recsys::build_als_model(*st, opts, n, cancel, log_line);
+    };
+  });
+}
+
+Datum recsys_mf_final(PG_FUNCTION_ARGS) {
+  return train_final(fcinfo, "train_mf", [](TrainingState* st, int threads, bool& verbose, auto log_line) {
+    recsys::MfTrainingOptions opts = recsys::parse_mf_options(st->options_json);
+    opts.verbose = opts.verbose || verbose;
+    verbose = opts.verbose;
+    int n = recsys::resolve_threads(opts.threads > 0 ? opts.threads : threads);
+    return [st, opts, n, log_line](const recsys::CancelToken& cancel) {
+      recsys::build_mf_model(*st, opts, n, cancel, log_line);
+    };
+  });
+}
+
+Datum recsys_baseline_final(PG_FUNCTION_ARGS) {
+  return train_final(fcinfo, "train_baseline", [](TrainingState* st, int threads, bool& verbose, auto log_line) {
+    recsys::BaselineTrainingOptions opts = recsys::parse_baseline_options(st->options_json);
+    opts.verbose = opts.verbose || verbose;
+    verbose = opts.verbose;
+    int n = recsys::resolve_threads(opts.threads > 0 ? opts.threads : threads);
+    return [st, opts, n, log_line](const recsys::CancelToken& cancel) {
+      recsys::build_baseline_model(*st, opts, n, cancel, log_line);
+    };
+  });
+}
+
+Datum recsys_popularity_final(PG_FUNCTION_ARGS) {
+  return train_final(fcinfo, "train_popularity", [](TrainingState* st, int, bool&, auto log_line) {
+    recsys::PopularityOptions opts = recsys::parse_popularity_options(st->options_json);
+    return [st, opts, log_line](const recsys::CancelToken& cancel) {
+      recsys::build_popularity_model(*st, opts, cancel, log_line);
+    };
+  });
 }
