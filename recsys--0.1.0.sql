@@ -328,3 +328,101 @@ CREATE FUNCTION @extschema@.random_split(seed bigint, test_fraction double preci
   AS 'MODULE_PATHNAME', 'recsys_random_split' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.random_split(bigint, double precision, "any") IS
   'True for test rows: a deterministic random fraction of rows, chosen by the seed and the given ID values';
+
+-- ---------------------------------------------------------------------------------
+-- Cross-validation and parameter search (Surprise's cross_validate / GridSearchCV in
+-- SQL): k folds by split_hash(seed, user, item), one model per (setting, fold), metrics
+-- on the held-out fold; one row per setting with means and standard deviations.
+
+CREATE FUNCTION @extschema@.cross_validate(
+    query text,                          -- a SELECT whose first three columns are user, item, rating (or weight)
+    algorithm text,                      -- 'mf' | 'baseline' | 'als' | 'popularity'
+    settings jsonb[] DEFAULT ARRAY['{}'::jsonb],  -- training options, one element per setting
+    folds integer DEFAULT 5,
+    seed bigint DEFAULT 42,
+    options jsonb DEFAULT '{}')          -- k (10), relevance_threshold (none), implicit_weight ("one" | "value")
+RETURNS TABLE(setting jsonb, fold_count integer,
+              rmse_mean double precision, rmse_std double precision,
+              mae_mean double precision, mae_std double precision,
+              precision_mean double precision, precision_std double precision,
+              recall_mean double precision, map_mean double precision, ndcg_mean double precision,
+              train_seconds_mean double precision, per_fold jsonb)
+LANGUAGE plpgsql VOLATILE
+AS $cv$
+DECLARE
+  tmp text := 'recsys_cv_' || pg_backend_pid();
+  train_fn text;
+  rating_model boolean;
+  k integer := coalesce((options->>'k')::integer, 10);
+  threshold double precision := (options->>'relevance_threshold')::double precision;
+  weight_expr text := CASE coalesce(options->>'implicit_weight', 'one') WHEN 'value' THEN 'r' WHEN 'one' THEN '1' END;
+  s jsonb;
+  f integer;
+  m @extschema@.model;
+  t0 timestamptz;
+  rm jsonb;
+  km jsonb;
+  fold_rows jsonb;
+  secs double precision;
+BEGIN
+  IF folds IS NULL OR folds < 2 THEN
+    RAISE EXCEPTION 'cross_validate: folds must be at least 2, got %', folds USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF weight_expr IS NULL THEN
+    RAISE EXCEPTION 'cross_validate: option implicit_weight must be "one" or "value"' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF k < 1 THEN
+    RAISE EXCEPTION 'cross_validate: option k must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  CASE algorithm
+    WHEN 'mf' THEN train_fn := 'train_mf'; rating_model := true;
+    WHEN 'baseline' THEN train_fn := 'train_baseline'; rating_model := true;
+    WHEN 'als' THEN train_fn := 'train_als'; rating_model := false;
+    WHEN 'popularity' THEN train_fn := 'train_popularity'; rating_model := false;
+    ELSE RAISE EXCEPTION 'cross_validate: unknown algorithm "%" (use mf, baseline, als or popularity)', algorithm
+           USING ERRCODE = 'invalid_parameter_value';
+  END CASE;
+  IF to_regclass(format('pg_temp.%I', tmp)) IS NOT NULL THEN
+    EXECUTE format('DROP TABLE pg_temp.%I', tmp);
+  END IF;
+  EXECUTE format('CREATE TEMP TABLE %I AS SELECT q.u, q.i, q.r::double precision AS r, '
+                 'floor(@extschema@.split_hash($1, q.u, q.i) * $2)::integer AS fold FROM (%s) AS q(u, i, r)', tmp, query)
+    USING seed, folds;
+  FOREACH s IN ARRAY settings LOOP
+    fold_rows := '[]'::jsonb;
+    FOR f IN 0 .. folds - 1 LOOP
+      t0 := clock_timestamp();
+      IF rating_model THEN
+        EXECUTE format('SELECT @extschema@.%I(u, i, r, $1) FROM pg_temp.%I WHERE fold <> $2', train_fn, tmp)
+          INTO m USING s, f;
+      ELSE
+        EXECUTE format('SELECT @extschema@.%I(u, i, %s::double precision, $1) FROM pg_temp.%I '
+                       'WHERE fold <> $2 AND ($3::double precision IS NULL OR r >= $3)', train_fn, weight_expr, tmp)
+          INTO m USING s, f, threshold;
+      END IF;
+      secs := extract(epoch FROM clock_timestamp() - t0);
+      rm := NULL;
+      IF rating_model THEN
+        EXECUTE format('SELECT @extschema@.rating_metrics($1, u, i, r) FROM pg_temp.%I WHERE fold = $2', tmp)
+          INTO rm USING m, f;
+      END IF;
+      EXECUTE format('SELECT @extschema@.ranking_metrics($1, u, i, $3) FROM pg_temp.%I '
+                     'WHERE fold = $2 AND ($4::double precision IS NULL OR r >= $4)', tmp)
+        INTO km USING m, f, jsonb_build_object('k', k), threshold;
+      fold_rows := fold_rows || jsonb_build_object('fold', f, 'train_seconds', secs, 'rating', rm, 'ranking', km);
+    END LOOP;
+    RETURN QUERY
+      SELECT s, folds,
+             avg((e->'rating'->>'rmse')::double precision), stddev_samp((e->'rating'->>'rmse')::double precision),
+             avg((e->'rating'->>'mae')::double precision), stddev_samp((e->'rating'->>'mae')::double precision),
+             avg((e->'ranking'->>'precision')::double precision), stddev_samp((e->'ranking'->>'precision')::double precision),
+             avg((e->'ranking'->>'recall')::double precision), avg((e->'ranking'->>'map')::double precision),
+             avg((e->'ranking'->>'ndcg')::double precision), avg((e->>'train_seconds')::double precision),
+             fold_rows
+      FROM jsonb_array_elements(fold_rows) e;
+  END LOOP;
+  EXECUTE format('DROP TABLE IF EXISTS pg_temp.%I', tmp);
+END
+$cv$;
+COMMENT ON FUNCTION @extschema@.cross_validate(text, text, jsonb[], integer, bigint, jsonb) IS
+  'k-fold cross-validation of one algorithm over a list of option settings: one row per setting with mean and standard deviation of RMSE/MAE (rating models) and ranking metrics at k';
