@@ -426,3 +426,28 @@ END
 $cv$;
 COMMENT ON FUNCTION @extschema@.cross_validate(text, text, jsonb[], integer, bigint, jsonb) IS
   'k-fold cross-validation of one algorithm over a list of option settings: one row per setting with mean and standard deviation of RMSE/MAE (rating models) and ranking metrics at k';
+
+-- ---------------------------------------------------------------------------------
+-- Batch recommendations for every user (materialized views, nightly exports).
+
+CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer)
+  RETURNS TABLE("user" text, item text, score real, rank integer)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer, id_type anyelement,
+    exclude_seen boolean DEFAULT true)
+  RETURNS TABLE("user" anyelement, item anyelement, score real, rank integer)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer, id_type anyelement,
+    exclude_seen boolean, users anyarray)
+  RETURNS TABLE("user" anyelement, item anyelement, score real, rank integer)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer, user_type anyelement,
+    item_type anycompatible, exclude_seen boolean DEFAULT true)
+  RETURNS TABLE("user" anyelement, item anycompatible, score real, rank integer)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer, user_type anyelement,
+    item_type anycompatible, exclude_seen boolean, users anyarray)
+  RETURNS TABLE("user" anyelement, item anycompatible, score real, rank integer)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, boolean) IS
+  'Top-k for every user (or the users in the array) as (user, item, score, rank): blocked, multi-threaded scoring; IDs in the type of id_type, e.g. NULL::bigint';

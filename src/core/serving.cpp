@@ -222,3 +222,102 @@ std::vector<int32_t> popularity_order(const std::vector<float>& popularity) {
 }
 
 }  // namespace recsys
+
+namespace recsys {
+namespace {
+
+constexpr int64_t kBatchUsers = 64;     // users per task
+constexpr int64_t kBatchItems = 2048;   // items per score block (64 x 2048 floats = 512 KB)
+
+// A bounded min-heap keeping the best k (score desc, index asc) seen so far.
+struct RunningTopK {
+  std::vector<Scored> heap;
+  int64_t k = 0;
+  static bool worse_on_top(const Scored& a, const Scored& b) { return ranks_before(a, b); }
+  void reset(int64_t kk) {
+    heap.clear();
+    k = kk;
+  }
+  float threshold() const { return static_cast<int64_t>(heap.size()) < k ? -INFINITY : heap.front().score; }
+  void offer(float s, int32_t i) {
+    Scored c{s, i};
+    if (static_cast<int64_t>(heap.size()) < k) {
+      heap.push_back(c);
+      std::push_heap(heap.begin(), heap.end(), worse_on_top);
+    } else if (ranks_before(c, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), worse_on_top);
+      heap.back() = c;
+      std::push_heap(heap.begin(), heap.end(), worse_on_top);
+    }
+  }
+};
+
+}  // namespace
+
+void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, int64_t k, bool exclude_seen,
+                     int threads, const CancelToken& cancel, std::vector<std::vector<Scored>>& out) {
+  out.assign(users.size(), {});
+  if (users.empty() || k <= 0) return;
+  if (model.kind() == ModelKind::Popularity) {
+    parallel_for(static_cast<int64_t>(users.size()), threads, cancel, [&](int64_t j, int) {
+      recommend_user(model, users[j], k, exclude_seen, out[j]);
+    });
+    return;
+  }
+  require_factors(model, "recommend_all");
+  const int64_t n_items = model.n_items();
+  const int f = model.factors();
+  const float* X = model.user_factors();
+  const float* Y = model.item_factors();
+  const float* bias = model.section_as<float>(SectionTag::ItemBias);
+  const int64_t tasks = (static_cast<int64_t>(users.size()) + kBatchUsers - 1) / kBatchUsers;
+  parallel_for(tasks, threads, cancel, [&](int64_t task, int) {
+    const int64_t j0 = task * kBatchUsers;
+    const int64_t nb = std::min<int64_t>(kBatchUsers, static_cast<int64_t>(users.size()) - j0);
+    thread_local RowMatrix xb, scores;
+    thread_local std::vector<RunningTopK> tops;
+    thread_local std::vector<SeenItems> seen;
+    thread_local std::vector<int64_t> seen_pos;
+    xb.resize(nb, f);
+    for (int64_t r = 0; r < nb; ++r)
+      for (int c = 0; c < f; ++c) xb(r, c) = X[users[j0 + r] * f + c];
+    tops.resize(static_cast<size_t>(nb));
+    seen.assign(static_cast<size_t>(nb), SeenItems{});
+    seen_pos.assign(static_cast<size_t>(nb), 0);
+    for (int64_t r = 0; r < nb; ++r) {
+      tops[r].reset(std::min(k, n_items));
+      if (exclude_seen) seen[r] = seen_items(model, users[j0 + r]);
+    }
+    for (int64_t i0 = 0; i0 < n_items; i0 += kBatchItems) {
+      const int64_t ni = std::min(kBatchItems, n_items - i0);
+      if (f > 0) {
+        scores.noalias() = xb * ConstRowMap(Y + i0 * f, ni, f).transpose();
+      } else {
+        scores.setZero(nb, ni);
+      }
+      for (int64_t r = 0; r < nb; ++r) {
+        float* s = scores.data() + r * ni;
+        if (bias)
+          for (int64_t c = 0; c < ni; ++c) s[c] += bias[i0 + c];
+        // Seen items of this block (sorted lists, walked once per user).
+        const SeenItems& sv = seen[r];
+        int64_t& p = seen_pos[r];
+        while (p < sv.count && sv.items[p] < i0 + ni) s[sv.items[p++] - i0] = -INFINITY;
+        RunningTopK& top = tops[r];
+        float th = top.threshold();
+        for (int64_t c = 0; c < ni; ++c) {
+          if (s[c] < th || s[c] == -INFINITY) continue;
+          top.offer(s[c], static_cast<int32_t>(i0 + c));
+          th = top.threshold();
+        }
+      }
+    }
+    for (int64_t r = 0; r < nb; ++r) {
+      std::vector<Scored>& dst = out[j0 + r];
+      dst = tops[r].heap;
+      std::sort(dst.begin(), dst.end(), ranks_before);
+    }
+  });
+}
+
+}  // namespace recsys

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "model_format.h"
+#include "parallel.h"
 #include "topk.h"
 
 namespace recsys {
@@ -36,5 +37,17 @@ std::vector<float> row_norms(const float* factors, int64_t rows, int factors_cou
 
 // Items by decreasing popularity (ties: lower index first).
 std::vector<int32_t> popularity_order(const std::vector<float>& popularity);
+
+}  // namespace recsys
+
+namespace recsys {
+
+// Top-k for many users at once (recommend_all): blocked matrix products of a batch of
+// users against blocks of items (Eigen GEMM), a running top-k per user, seen items
+// excluded; multi-threaded over chunks of users. Memory: threads x chunk x item-block
+// scores plus the results of the given users, never users x items.
+// out[j] receives user users[j]'s list, best first (resized to users.size()).
+void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, int64_t k, bool exclude_seen,
+                     int threads, const CancelToken& cancel, std::vector<std::vector<Scored>>& out);
 
 }  // namespace recsys

@@ -8,7 +8,10 @@
 extern "C" {
 #include "catalog/pg_type.h"
 #include "utils/array.h"
+#include "utils/lsyscache.h"
 }
+
+#include <algorithm>
 
 #include "serving.h"
 
@@ -168,5 +171,107 @@ Datum recsys_item_factors(PG_FUNCTION_ARGS) {
 Datum recsys_user_factors(PG_FUNCTION_ARGS) {
   ModelView m = model_arg(fcinfo, 0);
   emit_factors(fcinfo, m, true);
+  return (Datum)0;
+}
+
+extern "C" {
+PG_FUNCTION_INFO_V1(recsys_recommend_all);
+}
+
+namespace {
+std::vector<std::vector<Scored>> batch_results;
+std::vector<int64_t> batch_users;
+}  // namespace
+
+// recommend_all(model, k [, id types] [, exclude_seen [, users]]): top-k for every user
+// (or the given users) as (user, item, score, rank). Users are processed in batches of
+// a few thousand, each batch scored in parallel under the guard, its rows emitted, and
+// interrupts checked, so memory stays bounded and a cancel stops between batches.
+Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
+  // Layouts: (model, k) | (model, k, id_type, exclude_seen [, users])
+  //        | (model, k, user_type, item_type, exclude_seen [, users])
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) {
+    TupleDesc desc;
+    (void)begin_materialized_srf(fcinfo, &desc);
+    return (Datum)0;
+  }
+  ModelView m = model_arg(fcinfo, 0);
+  int32 k = PG_GETARG_INT32(1);
+  check_k(k);
+  // exclude_seen is the first boolean after the type witnesses; users follows it.
+  int nargs = PG_NARGS();
+  int exclude_arg = -1;
+  for (int a = 3; a < nargs && exclude_arg < 0; ++a)
+    if (get_fn_expr_argtype(fcinfo->flinfo, a) == BOOLOID) exclude_arg = a;
+  int users_arg = exclude_arg >= 0 && exclude_arg + 1 < nargs ? exclude_arg + 1 : -1;
+  bool exclude_seen = exclude_arg < 0 || PG_ARGISNULL(exclude_arg) ? true : PG_GETARG_BOOL(exclude_arg);
+  recsys::KeyDictionary ukeys = m.user_keys();
+  recsys::KeyDictionary ikeys = m.item_keys();
+  // The users: all of them, or the array's elements that the model knows (unknown IDs
+  // and NULL elements are skipped, duplicates kept once).
+  std::vector<int64_t>* users = &batch_users;
+  recsys_guard([&] { users->clear(); });
+  if (users_arg >= 0 && !PG_ARGISNULL(users_arg)) {
+    ArrayType* arr = PG_GETARG_ARRAYTYPE_P(users_arg);
+    Oid elem = ARR_ELEMTYPE(arr);
+    int16 typlen;
+    bool typbyval;
+    char typalign;
+    get_typlenbyvalalign(elem, &typlen, &typbyval, &typalign);
+    Datum* elems;
+    bool* nulls;
+    int n;
+    deconstruct_array(arr, elem, typlen, typbyval, typalign, &elems, &nulls, &n);
+    std::vector<int64_t> found;
+    for (int i = 0; i < n; ++i) {
+      if (nulls[i]) continue;
+      int64_t u = lookup_key(ukeys, elems[i], elem);
+      if (u >= 0) recsys_guard([&] { users->push_back(u); });
+    }
+    recsys_guard([&] {
+      std::sort(users->begin(), users->end());
+      users->erase(std::unique(users->begin(), users->end()), users->end());
+    });
+  } else {
+    int64_t n = m.n_users();
+    recsys_guard([&] {
+      users->resize(static_cast<size_t>(n));
+      for (int64_t u = 0; u < n; ++u) (*users)[u] = u;
+    });
+  }
+  TupleDesc desc;
+  Tuplestorestate* store = begin_materialized_srf(fcinfo, &desc);
+  Oid user_type = TupleDescAttr(desc, 0)->atttypid;
+  Oid item_type = TupleDescAttr(desc, 1)->atttypid;
+  int threads = recsys::resolve_threads(guc_threads);
+  const int64_t batch = 4096;
+  const int64_t total = static_cast<int64_t>(users->size());
+  MemoryContext row_ctx = AllocSetContextCreate(CurrentMemoryContext, "recsys recommend_all", ALLOCSET_SMALL_SIZES);
+  for (int64_t b0 = 0; b0 < total; b0 += batch) {
+    const int64_t nb = std::min(batch, total - b0);
+    recsys_guard([&] {
+      std::vector<int64_t> chunk(users->begin() + b0, users->begin() + b0 + nb);
+      recsys::CancelToken never;
+      recsys::recommend_batch(m, chunk, k, exclude_seen, threads, never, batch_results);
+    });
+    for (int64_t j = 0; j < nb; ++j) {
+      MemoryContext old = MemoryContextSwitchTo(row_ctx);
+      Datum uid = key_to_datum(ukeys, (*users)[b0 + j], user_type);
+      const std::vector<Scored>& list = batch_results[j];
+      for (size_t r = 0; r < list.size(); ++r) {
+        Datum values[4];
+        bool nulls[4] = {false, false, false, false};
+        values[0] = uid;
+        values[1] = key_to_datum(ikeys, list[r].index, item_type);
+        values[2] = Float4GetDatum(list[r].score);
+        values[3] = Int32GetDatum(static_cast<int32>(r + 1));
+        tuplestore_putvalues(store, desc, values, nulls);
+      }
+      MemoryContextSwitchTo(old);
+      MemoryContextReset(row_ctx);
+    }
+    CHECK_FOR_INTERRUPTS();
+  }
+  MemoryContextDelete(row_ctx);
   return (Datum)0;
 }
