@@ -1,0 +1,54 @@
+-- recommend_all: top-k for every user equals per-user recommend, seen items excluded.
+SET recsys.threads = 2;
+SELECT setseed(0.5);
+CREATE TABLE inter AS
+SELECT DISTINCT 1 + floor(120 * random())::int AS u, 1 + floor(5000 * power(random(), 2))::int AS i
+FROM generate_series(1, 6000);
+CREATE TABLE m AS SELECT recsys.train_als(u, i, '{"factors": 8, "iterations": 5, "seed": 2}'::jsonb) AS model FROM inter;
+CREATE TABLE p AS SELECT recsys.train_popularity(u, i) AS model FROM inter;
+
+-- Equal to the lateral per-user form, for a factor model and a popularity model.
+SELECT count(*) AS differences FROM (
+  (SELECT r."user", r.item, r.rank FROM m, recsys.recommend_all(m.model, 7, NULL::int) r
+   EXCEPT
+   SELECT us.u, x.item, x.rn::int FROM (SELECT DISTINCT u FROM inter) us, m,
+     LATERAL (SELECT item, row_number() OVER () AS rn FROM recsys.recommend(m.model, us.u, 7)) x)
+  UNION ALL
+  (SELECT us.u, x.item, x.rn::int FROM (SELECT DISTINCT u FROM inter) us, m,
+     LATERAL (SELECT item, row_number() OVER () AS rn FROM recsys.recommend(m.model, us.u, 7)) x
+   EXCEPT
+   SELECT r."user", r.item, r.rank FROM m, recsys.recommend_all(m.model, 7, NULL::int) r)) d;
+SELECT count(*) AS differences FROM (
+  SELECT r."user", r.item, r.rank FROM p, recsys.recommend_all(p.model, 5, NULL::int) r
+  EXCEPT
+  SELECT us.u, x.item, x.rn::int FROM (SELECT DISTINCT u FROM inter) us, p,
+    LATERAL (SELECT item, row_number() OVER () AS rn FROM recsys.recommend(p.model, us.u, 5)) x) d;
+
+-- Every user gets k rows ranked 1..k; no seen item is returned; scores are non-increasing.
+SELECT count(DISTINCT r."user") AS users, min(r.rank) AS first_rank, max(r.rank) AS last_rank,
+       count(*) = 7 * count(DISTINCT r."user") AS k_each
+FROM m, recsys.recommend_all(m.model, 7, NULL::int) r;
+SELECT count(*) AS seen_returned FROM m, recsys.recommend_all(m.model, 7, NULL::int) r
+JOIN inter ON inter.u = r."user" AND inter.i = r.item;
+SELECT count(*) AS order_violations FROM (
+  SELECT score, lag(score) OVER (PARTITION BY "user" ORDER BY rank) AS prev
+  FROM m, recsys.recommend_all(m.model, 7, NULL::int) r) s WHERE score > prev;
+-- exclude_seen => false can return seen items.
+SELECT count(*) > 0 AS seen_when_allowed FROM m, recsys.recommend_all(m.model, 7, NULL::int, false) r
+JOIN inter ON inter.u = r."user" AND inter.i = r.item;
+
+-- A subset of users (unknown IDs and NULLs skipped, duplicates once), other ID types.
+SELECT r."user", count(*) FROM m, recsys.recommend_all(m.model, 3, NULL::int, true, ARRAY[1, 2, 2, NULL, 99999]) r
+GROUP BY r."user" ORDER BY r."user";
+SELECT pg_typeof(r."user") AS user_type, pg_typeof(r.item) AS item_type
+FROM m, recsys.recommend_all(m.model, 1, NULL::bigint, NULL::text) r LIMIT 1;
+SELECT pg_typeof(r."user") AS user_type FROM m, recsys.recommend_all(m.model, 1) r LIMIT 1;
+-- k larger than the catalogue: every unseen item.
+SELECT count(*) = (SELECT count(DISTINCT i) FROM inter) - (SELECT count(*) FROM inter WHERE u = 1) AS all_unseen
+FROM m, recsys.recommend_all(m.model, 100000, NULL::int, true, ARRAY[1]) r;
+
+-- Bad arguments.
+SELECT * FROM m, recsys.recommend_all(m.model, 0, NULL::int) r;
+SELECT * FROM m, recsys.recommend_all(m.model, -5) r;
+SELECT count(*) FROM m, recsys.recommend_all(m.model, NULL::int, NULL::int) r;
+SELECT count(*) FROM recsys.recommend_all(NULL::recsys.model, 5, NULL::int) r;
