@@ -1,5 +1,7 @@
 -- Explicit ratings: train_mf, train_baseline, train_popularity, predict,
 -- rating_metrics, ranking_metrics, splits and cross_validate.
+CREATE SCHEMA t07_ratings;
+SET search_path = t07_ratings, public;
 SET recsys.threads = 2;
 SELECT setseed(0.31);
 -- 300 users x 200 items with a rank-2 structure, biases and noise sigma 0.3, on a 1..5 scale.

@@ -1,4 +1,6 @@
 -- recommend_all: top-k for every user equals per-user recommend, seen items excluded.
+CREATE SCHEMA t08_recommend_all;
+SET search_path = t08_recommend_all, public;
 SET recsys.threads = 2;
 SELECT setseed(0.5);
 CREATE TABLE inter AS
