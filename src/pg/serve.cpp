@@ -163,12 +163,22 @@ void emit_factors(FunctionCallInfo fcinfo, const ModelView& m, bool users) {
 
 // item_factors(model [, id_type]) and user_factors(...): the learned embeddings.
 Datum recsys_item_factors(PG_FUNCTION_ARGS) {
+  if (PG_ARGISNULL(0)) {  // the typed form is not strict (its id_type argument is a NULL witness)
+    TupleDesc desc;
+    (void)begin_materialized_srf(fcinfo, &desc);
+    return (Datum)0;
+  }
   ModelView m = model_arg(fcinfo, 0);
   emit_factors(fcinfo, m, false);
   return (Datum)0;
 }
 
 Datum recsys_user_factors(PG_FUNCTION_ARGS) {
+  if (PG_ARGISNULL(0)) {
+    TupleDesc desc;
+    (void)begin_materialized_srf(fcinfo, &desc);
+    return (Datum)0;
+  }
   ModelView m = model_arg(fcinfo, 0);
   emit_factors(fcinfo, m, true);
   return (Datum)0;
