@@ -54,8 +54,6 @@ SELECT recsys.train_als(u::numeric, i) FROM r;
 SELECT recsys.train_als(u, i::float8) FROM r;
 SELECT recsys.train_als(u, date '2024-01-01' + i) FROM r;
 SELECT recsys.train_als(u::bool, i) FROM r;
--- untyped literals cannot resolve the polymorphic arguments
-SELECT recsys.train_als('a', 'b');
 
 -- Duplicate (user, item) rows add up: the same as training on summed weights.
 CREATE TABLE agg AS SELECT u, i, count(*)::float8 AS w FROM r GROUP BY u, i;
@@ -172,18 +170,24 @@ FROM (SELECT u % 3 AS g, recsys.train_als(u, i, o) AS m FROM r, opts GROUP BY u 
 SELECT recsys.model_info(recsys.train_als(u, i, o) FILTER (WHERE u <= 10))->'users' AS filtered_users FROM r, opts GROUP BY o;
 SELECT recsys.model_info(recsys.train_als(DISTINCT u, i))->'parameters'->'rows' = to_jsonb((SELECT count(*) FROM agg)) AS distinct_rows FROM r;
 
--- Not a window function, not an ordered-set aggregate.
-SELECT recsys.train_als(u, i) OVER () FROM r LIMIT 1;
+-- Not a window function, not an ordered-set aggregate (the argument types in the
+-- window error are masked).
+DO $$
+BEGIN
+  PERFORM recsys.train_als(u, i) OVER () FROM t01.r LIMIT 1;
+EXCEPTION WHEN OTHERS THEN
+  RAISE NOTICE '%: %', SQLSTATE, regexp_replace(SQLERRM, '\(.*\)', '(...)');
+END $$;
 SELECT recsys.train_als(u, i) WITHIN GROUP (ORDER BY u) FROM r;
 
--- Progress NOTICEs: off by default, on with recsys.verbose or the verbose option. They
+-- Progress NOTICEs: off by default, on with recsys.progress or the verbose option. They
 -- carry timings and losses, masked here; a separate psql session captures them.
-SET recsys."verbose" = on;
-SHOW recsys."verbose";
-RESET recsys."verbose";
+SET recsys.progress = on;
+SHOW recsys.progress;
+RESET recsys.progress;
 \setenv PGDATABASE :DBNAME
 \! "${PG_BINDIR:-$(pg_config --bindir)}/psql" -X -q -c "SELECT recsys.train_als(u, i, '{\"factors\": 2, \"iterations\": 2}'::jsonb) IS NOT NULL AS quiet FROM t01.r" 2>&1
-\! "${PG_BINDIR:-$(pg_config --bindir)}/psql" -X -q -c 'SET recsys."verbose" = on' -c "SELECT recsys.train_als(u, i, '{\"factors\": 2, \"iterations\": 2}'::jsonb) IS NOT NULL AS verbose_guc FROM t01.r" 2>&1 | sed -E 's/[0-9]+\.[0-9]+ s\b/N s/g; s/loss [^ ]+/loss L/'
+\! "${PG_BINDIR:-$(pg_config --bindir)}/psql" -X -q -c 'SET recsys.progress = on' -c "SELECT recsys.train_als(u, i, '{\"factors\": 2, \"iterations\": 2}'::jsonb) IS NOT NULL AS verbose_guc FROM t01.r" 2>&1 | sed -E 's/[0-9]+\.[0-9]+ s\b/N s/g; s/loss [^ ]+/loss L/'
 \! "${PG_BINDIR:-$(pg_config --bindir)}/psql" -X -q -c "SELECT recsys.train_als(u, i, '{\"factors\": 2, \"iterations\": 1, \"verbose\": true}'::jsonb) IS NOT NULL AS verbose_option FROM t01.r" 2>&1 | sed -E 's/[0-9]+\.[0-9]+ s\b/N s/g; s/loss [^ ]+/loss L/'
 
 DROP SCHEMA t01 CASCADE;

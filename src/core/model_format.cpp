@@ -121,6 +121,7 @@ uint64_t compute_fingerprint(const uint8_t* bytes, uint64_t size) {
   h.varlena_length = 0;
   h.fingerprint = 0;
   h.train_seconds = 0;
+  h.checksum_lo = h.checksum_hi = 0;
   Hasher hasher;
   hasher.add(reinterpret_cast<const uint8_t*>(&h), sizeof h);
   // Every byte after the header (section table, sections and the padding between them)
@@ -137,6 +138,159 @@ uint64_t compute_fingerprint(const uint8_t* bytes, uint64_t size) {
   }
   hasher.add(bytes + sizeof h, skip_begin - sizeof h);
   hasher.add(bytes + skip_end, size - skip_end);
+  return hasher.h;
+}
+
+namespace {
+
+// A CSR spread over three sections (int64 row pointers, int32 indices, float32 values).
+struct CsrSections {
+  const int64_t* indptr = nullptr;
+  const int32_t* indices = nullptr;
+  const float* values = nullptr;
+  uint64_t rows = 0;
+  uint64_t nnz = 0;
+};
+
+enum CsrRowOrder { kAnyOrder, kAscendingIndices, kDescendingScores };
+
+// Checks one CSR: all three sections or none (returns false), row pointers from 0 and
+// non-decreasing, sizes matching, indices in [0, cols), values finite, and the row order.
+// rows = UINT64_MAX takes the row count from the row-pointer section's length.
+bool read_csr(const ModelView& v, SectionTag tp, SectionTag ti, SectionTag tv, uint64_t rows, uint64_t cols,
+              CsrRowOrder order, const char* what, CsrSections* out) {
+  const std::string w(what);
+  uint64_t lp = 0, li = 0, lv = 0;
+  const uint8_t* pp = v.section(tp, &lp);
+  const uint8_t* pi = v.section(ti, &li);
+  const uint8_t* pv = v.section(tv, &lv);
+  if (!pp && !pi && !pv) return false;
+  if (!pp || !pi || !pv) invalid(w + " is incomplete");
+  if (rows == UINT64_MAX) {
+    if (lp < 8 || lp % 8 != 0 || lp / 8 - 1 > 0x7FFFFFFFu) invalid(w + " row pointers have the wrong size");
+    rows = lp / 8 - 1;
+  }
+  if (lp != 8 * (rows + 1)) invalid(w + " row pointers have the wrong size");
+  const int64_t* indptr = reinterpret_cast<const int64_t*>(pp);
+  if (indptr[0] != 0) invalid(w + " row pointers do not start at 0");
+  for (uint64_t r = 0; r < rows; ++r)
+    if (indptr[r + 1] < indptr[r]) invalid(w + " row pointers are not ascending");
+  const uint64_t nnz = static_cast<uint64_t>(indptr[rows]);
+  if (nnz > li / 4 || li != 4 * nnz || lv != 4 * nnz) invalid(w + " has the wrong size");
+  const int32_t* indices = reinterpret_cast<const int32_t*>(pi);
+  const float* values = reinterpret_cast<const float*>(pv);
+  for (uint64_t k = 0; k < nnz; ++k) {
+    if (indices[k] < 0 || static_cast<uint64_t>(indices[k]) >= cols) invalid(w + " index out of range");
+    if (!std::isfinite(values[k])) invalid(w + " holds a non-finite value");
+  }
+  for (uint64_t r = 0; r < rows && order != kAnyOrder; ++r)
+    for (int64_t k = indptr[r] + 1; k < indptr[r + 1]; ++k) {
+      if (order == kAscendingIndices && indices[k] <= indices[k - 1])
+        invalid(w + " indices are not strictly ascending");
+      if (order == kDescendingScores && values[k] > values[k - 1]) invalid(w + " is not sorted by score");
+    }
+  *out = CsrSections{indptr, indices, values, rows, nnz};
+  return true;
+}
+
+// Sections of the item_knn, content and kmeans models (tags 20 and up).
+void validate_neighbour_and_cluster_sections(const ModelView& v) {
+  const ModelHeader& h = *v.header;
+  const uint64_t ni = h.n_items, nu = h.n_users, d = h.factors;
+  uint64_t len = 0;
+
+  // Neighbour lists: n_items rows of item indices, best first, never the row itself.
+  CsrSections nb;
+  const bool has_neighbours = read_csr(v, SectionTag::NeighbourIndptr, SectionTag::NeighbourIndices,
+                                       SectionTag::NeighbourScores, ni, ni, kDescendingScores, "neighbour lists", &nb);
+  for (uint64_t r = 0; has_neighbours && r < ni; ++r)
+    for (int64_t k = nb.indptr[r]; k < nb.indptr[r + 1]; ++k)
+      if (static_cast<uint64_t>(nb.indices[k]) == r) invalid("an item is listed as its own neighbour");
+
+  // Per-seen-item weights: one non-negative float per UserItems entry.
+  if (const float* uw = reinterpret_cast<const float*>(v.section(SectionTag::UserWeights, &len))) {
+    const uint8_t* csr = v.section(SectionTag::UserItems);
+    if (!csr) invalid("user weights without a seen-items index");
+    const uint64_t nnz = static_cast<uint64_t>(reinterpret_cast<const int64_t*>(csr)[nu]);
+    if (len != 4 * nnz) invalid("user weights have the wrong size");
+    for (uint64_t k = 0; k < nnz; ++k)
+      if (!std::isfinite(uw[k]) || uw[k] < 0) invalid("user weights hold a negative or non-finite value");
+  }
+
+  // Content: item vectors and the inverted index, which must be their exact transpose.
+  CsrSections fi, iv;
+  const bool has_index = read_csr(v, SectionTag::FeatureItemIndptr, SectionTag::FeatureItemIndices,
+                                  SectionTag::FeatureItemValues, UINT64_MAX, ni, kAscendingIndices,
+                                  "feature index", &fi);
+  const bool has_vectors = read_csr(v, SectionTag::ItemFeatureIndptr, SectionTag::ItemFeatureIndices,
+                                    SectionTag::ItemFeatureValues, ni, has_index ? fi.rows : 0,
+                                    kAscendingIndices, "item feature vectors", &iv);
+  if (has_index != has_vectors) invalid("item feature vectors and feature index must come together");
+  if (has_vectors) {
+    if (iv.nnz != fi.nnz) invalid("feature index does not match the item feature vectors");
+    std::vector<int64_t> next(fi.indptr, fi.indptr + fi.rows);
+    for (uint64_t i = 0; i < ni; ++i)
+      for (int64_t k = iv.indptr[i]; k < iv.indptr[i + 1]; ++k) {
+        const int32_t f = iv.indices[k];
+        const int64_t p = next[f]++;
+        if (p >= fi.indptr[f + 1] || static_cast<uint64_t>(fi.indices[p]) != i ||
+            std::memcmp(&fi.values[p], &iv.values[k], 4) != 0)
+          invalid("feature index does not match the item feature vectors");
+      }
+  }
+
+  // k-means: k clusters of dimension d.
+  uint64_t k = 0;
+  if (const int64_t* sizes = reinterpret_cast<const int64_t*>(v.section(SectionTag::ClusterSizes, &len))) {
+    if (len % 8 != 0) invalid("cluster sizes have the wrong size");
+    k = len / 8;
+    uint64_t total = 0;
+    for (uint64_t c = 0; c < k; ++c) {
+      if (sizes[c] < 0 || static_cast<uint64_t>(sizes[c]) > h.n_interactions) invalid("cluster size out of range");
+      total += static_cast<uint64_t>(sizes[c]);
+    }
+    if (total != h.n_interactions) invalid("cluster sizes do not add up to the number of rows");
+  }
+  if (const float* c = reinterpret_cast<const float*>(v.section(SectionTag::Centroids, &len))) {
+    if (k == 0 || d == 0 || len != k * d * 4) invalid("centroids have the wrong size");
+    for (uint64_t j = 0; j < k * d; ++j)
+      if (!std::isfinite(c[j])) invalid("centroids hold a non-finite value");
+  }
+  const float* mean = reinterpret_cast<const float*>(v.section(SectionTag::FeatureMean, &len));
+  if (mean && len != 4 * d) invalid("feature means have the wrong size");
+  const float* scale = reinterpret_cast<const float*>(v.section(SectionTag::FeatureScale, &len));
+  if (scale && len != 4 * d) invalid("feature scales have the wrong size");
+  if (!mean != !scale) invalid("feature means and scales must come together");
+  for (uint64_t j = 0; mean && j < d; ++j)
+    if (!std::isfinite(mean[j]) || !std::isfinite(scale[j]) || !(scale[j] > 0))
+      invalid("feature means or scales hold an invalid value");
+
+  switch (v.kind()) {
+    case ModelKind::ItemKnn:
+      if (!has_neighbours) invalid("item_knn model without neighbour lists");
+      break;
+    case ModelKind::Content:
+      if (!has_neighbours || !has_vectors) invalid("content model without item vectors or neighbour lists");
+      break;
+    case ModelKind::KMeans:
+      if (!v.section(SectionTag::Centroids) || !v.section(SectionTag::ClusterSizes))
+        invalid("kmeans model without centroids");
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+
+uint64_t compute_checksum(const uint8_t* bytes, uint64_t size) {
+  ModelHeader h;
+  std::memcpy(&h, bytes, sizeof h);
+  h.varlena_length = 0;
+  h.checksum_lo = h.checksum_hi = 0;
+  Hasher hasher;
+  hasher.add(reinterpret_cast<const uint8_t*>(&h), sizeof h);
+  hasher.add(bytes + sizeof h, size - sizeof h);
   return hasher.h;
 }
 
@@ -213,10 +367,14 @@ void validate_model(const uint8_t* bytes, uint64_t size) {
     for (uint64_t i = 0; i < len; ++i)
       if (s[i] == 0) invalid("parameters hold a NUL byte");
   }
+  validate_neighbour_and_cluster_sections(v);
   if ((v.kind() == ModelKind::ImplicitAls || v.kind() == ModelKind::BiasedMf) &&
       (!v.user_factors() || !v.item_factors()))
     invalid("factor model without factors");
-  if (compute_fingerprint(bytes, size) != h.fingerprint) invalid("checksum mismatch (the bytes were altered)");
+  const uint64_t checksum = compute_checksum(bytes, size);
+  if (static_cast<uint32_t>(checksum) != h.checksum_lo || static_cast<uint32_t>(checksum >> 32) != h.checksum_hi)
+    invalid("checksum mismatch (the bytes were altered)");
+  if (compute_fingerprint(bytes, size) != h.fingerprint) invalid("fingerprint mismatch (the bytes were altered)");
 }
 
 ModelBuilder::ModelBuilder() {
@@ -267,6 +425,10 @@ void ModelBuilder::write(uint8_t* dst) const {
   }
   uint64_t fp = compute_fingerprint(dst, total);
   std::memcpy(dst + offsetof(ModelHeader, fingerprint), &fp, 8);
+  uint64_t cs = compute_checksum(dst, total);
+  uint32_t lo = static_cast<uint32_t>(cs), hi = static_cast<uint32_t>(cs >> 32);
+  std::memcpy(dst + offsetof(ModelHeader, checksum_lo), &lo, 4);
+  std::memcpy(dst + offsetof(ModelHeader, checksum_hi), &hi, 4);
 }
 
 // ---- text form: "recsys:" + base64 of bytes [4, size) ----

@@ -51,6 +51,26 @@ enum class SectionTag : uint32_t {
   UserNorms = 11,      // float32 [n_users]
   UserBias = 12,       // float32 [n_users]
   ItemBias = 13,       // float32 [n_items]
+  // Neighbour lists (item_knn, content): a CSR of n_items rows, each row sorted by score
+  // descending (then index ascending), never containing the row's own item.
+  NeighbourIndptr = 20,     // int64 [n_items + 1], from 0, non-decreasing
+  NeighbourIndices = 21,    // int32 [nnz]: item indices
+  NeighbourScores = 22,     // float32 [nnz]: finite similarities
+  UserWeights = 23,         // float32 [nnz of UserItems]: the weight recommend gives each seen item (item_knn), >= 0
+  // Content models: the L2-normalized item feature vectors (n_items x n_features) and
+  // their transpose, the inverted index (n_features x n_items); n_features is given by
+  // the length of FeatureItemIndptr.
+  ItemFeatureIndptr = 24,   // int64 [n_items + 1]
+  ItemFeatureIndices = 25,  // int32 [nnz]: feature indices, strictly ascending within a row
+  ItemFeatureValues = 26,   // float32 [nnz]
+  FeatureItemIndptr = 27,   // int64 [n_features + 1]
+  FeatureItemIndices = 28,  // int32 [nnz]: item indices, strictly ascending within a row
+  FeatureItemValues = 29,   // float32 [nnz]
+  // k-means models (d = header.factors, k = length of ClusterSizes / 8).
+  Centroids = 30,           // float32 [k x d], in the (standardized, if FeatureMean is present) training space
+  ClusterSizes = 31,        // int64 [k]: training rows per cluster, summing to n_interactions
+  FeatureMean = 32,         // float32 [d]: standardize = true: x' = (x - mean) / scale
+  FeatureScale = 33,        // float32 [d], > 0
 };
 
 #pragma pack(push, 1)
@@ -66,8 +86,8 @@ struct ModelHeader {
   uint32_t item_type_oid;
   uint32_t factors;
   uint32_t n_sections;
-  uint32_t reserved1;
-  uint32_t reserved2;
+  uint32_t checksum_lo;  // hash of every byte but the varlena word and these two fields,
+  uint32_t checksum_hi;  // timings included: any altered byte is caught on input
   uint64_t n_users;
   uint64_t n_items;
   uint64_t n_interactions;  // distinct (user, item) pairs after summing duplicates
@@ -158,6 +178,8 @@ class ModelBuilder {
 // word, the fingerprint field, train_seconds and the History section (timings differ
 // between otherwise identical runs).
 uint64_t compute_fingerprint(const uint8_t* bytes, uint64_t size);
+// The whole-value checksum stored in checksum_lo/hi (see ModelHeader).
+uint64_t compute_checksum(const uint8_t* bytes, uint64_t size);
 
 // Base64 text form used by the type's text input/output ("recsys:" prefix).
 // Length of the text form of a model of `size` bytes (without a terminating NUL).

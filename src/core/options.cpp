@@ -247,11 +247,23 @@ std::string json_number(double v) {
   if (!std::isfinite(v)) return "null";
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.17g", v);
-  // Prefer the shortest representation that round-trips.
+  // A value that is exactly a float (a float parameter widened to double) prints as the
+  // shortest decimal that reads back as that float: 0.01f shows as 0.01, not 0.0099999998.
+  // Plain notation is preferred to an exponent for ordinary magnitudes (100, not 1e+02).
+  const bool plain = std::fabs(v) >= 1e-5 && std::fabs(v) < 1e15;
+  const float f = static_cast<float>(v);
+  if (static_cast<double>(f) == v) {
+    for (int prec = 1; prec <= 17; ++prec) {
+      char tmp[64];
+      std::snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+      if (std::strtof(tmp, nullptr) == f && !(plain && std::strchr(tmp, 'e'))) return tmp;
+    }
+  }
+  // Otherwise the shortest representation that round-trips as a double.
   for (int prec = 6; prec <= 17; ++prec) {
     char tmp[64];
     std::snprintf(tmp, sizeof tmp, "%.*g", prec, v);
-    if (std::strtod(tmp, nullptr) == v) return tmp;
+    if (std::strtod(tmp, nullptr) == v && !(plain && std::strchr(tmp, 'e'))) return tmp;
   }
   return buf;
 }

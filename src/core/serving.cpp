@@ -97,6 +97,14 @@ void require_factors(const ModelView& m, const char* what) {
                                       model_kind_name(m.kind()) + " and has no learned factors");
 }
 
+// Excluding seen items needs them stored: refuse rather than silently return them.
+void require_seen(const ModelView& m, const char* what) {
+  if (!m.section(SectionTag::UserItems))
+    fail(ErrorKind::InvalidParameter,
+         std::string(what) + ": this model was trained with store_seen = false, so it cannot exclude each user's " +
+             "seen items; pass exclude_seen => false (or retrain with store_seen = true)");
+}
+
 }  // namespace
 
 SeenItems seen_items(const ModelView& model, int64_t user) {
@@ -133,6 +141,7 @@ int64_t recommend_popular_unseen(const ModelView& model, int64_t user, int64_t k
 
 int64_t recommend_user(const ModelView& model, int64_t user, int64_t k, bool exclude_seen,
                        std::vector<Scored>& out) {
+  if (exclude_seen) require_seen(model, "recommend");
   if (model.kind() == ModelKind::Popularity) return recommend_popular_unseen(model, user, k, exclude_seen, out);
   require_factors(model, "recommend");
   const int64_t n = model.n_items();
@@ -258,6 +267,7 @@ void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, 
                      int threads, const CancelToken& cancel, std::vector<std::vector<Scored>>& out) {
   out.assign(users.size(), {});
   if (users.empty() || k <= 0) return;
+  if (exclude_seen) require_seen(model, "recommend_all");
   if (model.kind() == ModelKind::Popularity) {
     parallel_for(static_cast<int64_t>(users.size()), threads, cancel, [&](int64_t j, int) {
       recommend_user(model, users[j], k, exclude_seen, out[j]);

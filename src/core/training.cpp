@@ -18,7 +18,7 @@ void TrainingState::add(uint32_t user, uint32_t item, double weight) {
     fail(ErrorKind::DataException, std::string("weight must be a finite number, got ") +
                                        (std::isnan(weight) ? "NaN" : (weight > 0 ? "Infinity" : "-Infinity")));
   if (std::fabs(weight) > 3.0e38)
-    fail(ErrorKind::DataException, "weight " + std::to_string(weight) + " is out of range for real");
+    fail(ErrorKind::DataException, "weight " + json_number(weight) + " is out of range for real");
   log.add(user, item, static_cast<float>(weight));
 }
 

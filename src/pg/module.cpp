@@ -55,7 +55,7 @@ void raise_pending(const PendingError& pending) {
 void _PG_init(void) {
   DefineCustomIntVariable("recsys.threads", "Threads used for training and batch scoring (0 = all cores).", NULL,
                           &recsys_pg::guc_threads, 0, 0, 1024, PGC_USERSET, 0, NULL, NULL, NULL);
-  DefineCustomBoolVariable("recsys.verbose", "Report training progress (iteration, loss, seconds) as NOTICEs.",
+  DefineCustomBoolVariable("recsys.progress", "Report training progress (iteration, loss, seconds) as NOTICEs.",
                            NULL, &recsys_pg::guc_verbose, false, PGC_USERSET, 0, NULL, NULL, NULL);
   DefineCustomIntVariable("recsys.model_cache_size",
                           "Memory for detoasted models kept by each backend between calls.", NULL,

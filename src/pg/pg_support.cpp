@@ -239,7 +239,6 @@ struct varlena* cached_detoast(struct varlena* raw) {
     }
     evict(lru);
   }
-  if (cache_limit() == 0) return value;  // caching disabled: caller's copy lives in cache_context until reset
   cache[cache_count++] = CacheEntry{ext.va_toastrelid, ext.va_valueid, ext.va_rawsize, extinfo, value, bytes,
                                     ++cache_clock};
   return value;
@@ -263,15 +262,12 @@ recsys::ModelView open_bytes(struct varlena* v) {
 recsys::ModelView model_arg(FunctionCallInfo fcinfo, int argno) {
   struct varlena* raw = reinterpret_cast<struct varlena*>(DatumGetPointer(PG_GETARG_DATUM(argno)));
   if (VARATT_IS_EXTERNAL_ONDISK(raw)) {
-    struct varlena* v = cached_detoast(raw);
     if (cache_limit() == 0) {
-      // No cache: copy into the caller's context and release the cache context's copy.
-      struct varlena* copy = static_cast<struct varlena*>(palloc(VARSIZE(v)));
-      std::memcpy(copy, v, VARSIZE(v));
-      pfree(v);
-      return open_bytes(copy);
+      // Cache turned off: drop what it holds and detoast into the caller's context.
+      while (cache_count > 0) evict(0);
+      return open_bytes(detoast_attr(raw));
     }
-    return open_bytes(v);
+    return open_bytes(cached_detoast(raw));
   }
   return open_bytes(pg_detoast_datum(raw));
 }

@@ -51,6 +51,7 @@ struct StateBox {
   int options_arg;  // argument number of the options, or -1
   bool arg_layout_known;
   struct varlena* options_raw;  // the first options value seen (copy in the aggregate context)
+  bool options_null_seen;       // a row passed NULL options
 };
 
 void free_state(void* arg) {
@@ -80,7 +81,17 @@ MemoryContext aggregate_context(FunctionCallInfo fcinfo, const char* name) {
 typedef void (*OptionsValidator)(const std::string& json);
 
 void note_options(StateBox* box, FunctionCallInfo fcinfo, MemoryContext aggctx, OptionsValidator validate) {
-  if (box->options_arg < 0 || PG_ARGISNULL(box->options_arg)) return;
+  if (box->options_arg < 0) return;
+  if (PG_ARGISNULL(box->options_arg)) {
+    if (box->options_raw != nullptr)
+      ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                      errmsg("training options must be the same for every row of one aggregate (some rows pass NULL)")));
+    box->options_null_seen = true;
+    return;
+  }
+  if (box->options_null_seen)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("training options must be the same for every row of one aggregate (some rows pass NULL)")));
   struct varlena* raw = reinterpret_cast<struct varlena*>(DatumGetPointer(PG_GETARG_DATUM(box->options_arg)));
   if (VARATT_IS_EXTERNAL(raw) || VARATT_IS_COMPRESSED(raw)) raw = pg_detoast_datum(raw);
   if (box->options_raw != nullptr) {
@@ -110,12 +121,15 @@ Datum train_trans(FunctionCallInfo fcinfo, OptionsValidator validate) {
   if (box == nullptr) {
     Oid utype = get_fn_expr_argtype(fcinfo->flinfo, 1);
     Oid itype = get_fn_expr_argtype(fcinfo->flinfo, 2);
+    // An untyped literal ('abc') arrives as unknown and is treated, and recorded, as text.
+    if (utype == UNKNOWNOID) utype = TEXTOID;
+    if (itype == UNKNOWNOID) itype = TEXTOID;
     KeyKind ukind = key_kind_for_type(utype, "user");
     KeyKind ikind = key_kind_for_type(itype, "item");
     box = new_box(aggctx, ukind, utype, ikind, itype);
     box->weight_arg = box->options_arg = -1;
-    box->user_base_type = getBaseType(utype);
-    box->item_base_type = getBaseType(itype);
+    box->user_base_type = getBaseType(get_fn_expr_argtype(fcinfo->flinfo, 1));
+    box->item_base_type = getBaseType(get_fn_expr_argtype(fcinfo->flinfo, 2));
     for (int a = 3; a < PG_NARGS(); ++a) {
       Oid t = get_fn_expr_argtype(fcinfo->flinfo, a);
       if (t == JSONBOID)
