@@ -20,6 +20,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# On a fresh machine, install the Debian packages first (a no-op when present).
+bash "$ROOT/test/install_deps.sh"
 JOBS=${RECSYS_JOBS:-2}
 BUILD_ROOT=${RECSYS_BUILD_ROOT:-build}
 START_TIME=$(date +%s)
