@@ -1,6 +1,6 @@
 // Standalone benchmark of the core ALS trainer on synthetic skewed data (not a unit test).
 // Build and run from the repository root:
-//   g++ -std=c++17 -O3 -march=native -DEIGEN_DONT_PARALLELIZE -DEIGEN_NO_DEBUG -I/usr/include/eigen3 -Isrc/core \
+//   g++ -std=c++17 -O3 -march=native -DEIGEN_DONT_PARALLELIZE -DEIGEN_NO_DEBUG -I/usr/include/eigen3 -Isrc/core
 //       test/bench_als_core.cpp src/core/als.cpp src/core/sparse.cpp src/core/parallel.cpp -pthread -o /tmp/bench_als
 //   /tmp/bench_als [users=50000] [items=10000] [nnz=1000000] [factors=64] [iterations=15] [threads=2] [loss=0]
 #include <algorithm>
@@ -16,8 +16,8 @@
 
 using namespace recsys;
 
-// Builds a users x items CSR matrix with Zipf-like item popularity and log-normal user
-// activity; duplicate pairs are summed.
+// Builds a users x items CSR matrix with Zipf-like item popularity (exponent 0.9) and
+// log-normal user activity; weights are integers 1..4.
 static CsrMatrix make_data(int64_t users, int64_t items, int64_t nnz, uint64_t seed) {
   std::mt19937_64 rng(seed);
   // Item popularity ~ 1 / rank^0.9, items in shuffled order.
@@ -37,18 +37,21 @@ static CsrMatrix make_data(int64_t users, int64_t items, int64_t nnz, uint64_t s
   m.cols = items;
   m.indptr.push_back(0);
   std::vector<std::pair<int32_t, float>> row;
+  std::vector<int64_t> seen(static_cast<size_t>(items), -1);  // last user that picked each item
   for (int64_t u = 0; u < users; ++u) {
-    const int64_t n = std::max<int64_t>(1, std::llround(act[u] / sum * static_cast<double>(nnz)));
+    // Distinct items per user, so the matrix has close to nnz entries.
+    const int64_t n = std::min<int64_t>(items / 2, std::max<int64_t>(1, std::llround(act[u] / sum * nnz)));
     row.clear();
-    for (int64_t k = 0; k < n; ++k) row.emplace_back(pick_item(rng), std::floor(weight(rng)));
+    while (static_cast<int64_t>(row.size()) < n) {
+      const int32_t i = pick_item(rng);
+      if (seen[i] == u) continue;
+      seen[i] = u;
+      row.emplace_back(i, std::floor(weight(rng)));
+    }
     std::sort(row.begin(), row.end());
-    for (size_t k = 0; k < row.size(); ++k) {
-      if (k > 0 && row[k].first == row[k - 1].first) {
-        m.values.back() += row[k].second;
-      } else {
-        m.indices.push_back(row[k].first);
-        m.values.push_back(row[k].second);
-      }
+    for (const auto& [i, w] : row) {
+      m.indices.push_back(i);
+      m.values.push_back(w);
     }
     m.indptr.push_back(m.nnz());
   }

@@ -1,7 +1,6 @@
 // Standalone benchmark of the biased-MF trainer (not a unit test).
 // Build from the repository root:
-//   g++ -O3 -march=native -std=c++17 -isystem /usr/include/eigen3 -Isrc/core test/bench_mf.cpp src/core/*.cpp \
-//       -pthread -o /tmp/bench_mf
+//   g++ -O3 -march=native -std=c++17 -isystem /usr/include/eigen3 -Isrc/core test/bench_mf.cpp src/core/*.cpp -pthread -o /tmp/bench_mf
 // Modes (the first argument; the rest are key=value overrides of MfParams):
 //   /tmp/bench_mf ml100k [dir=../shared/data/ml-100k]   the 5 official folds u1..u5 (.base / .test):
 //                                                       mean test RMSE / MAE and training time
@@ -56,6 +55,7 @@ MfParams params_from_args() {
   p.bias_learning_rate = static_cast<float>(argd("blr", p.bias_learning_rate));
   p.reg_factors = static_cast<float>(argd("reg_f", p.reg_factors));
   p.reg_bias = static_cast<float>(argd("reg_b", p.reg_bias));
+  p.reg_exponent = argd("alpha", p.reg_exponent);
   p.lr_decay = static_cast<float>(argd("decay", p.lr_decay));
   p.init_scale = static_cast<float>(argd("init", p.init_scale));
   p.seed = static_cast<uint64_t>(argd("seed", static_cast<double>(p.seed)));

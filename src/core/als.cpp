@@ -34,6 +34,9 @@ using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::Ro
 // two SSE registers elsewhere). Every reduction runs in a fixed lane order, so results
 // depend only on the values, never on alignment, scheduling or the number of threads.
 typedef float v8f __attribute__((vector_size(32)));
+// These vectors never cross an ABI boundary (internal inline helpers), so the warning
+// that passing them changes the ABI on targets without AVX does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 // Unaligned load of 8 floats.
 inline v8f load8(const float* p) {
@@ -269,8 +272,9 @@ RowKernels kernels_for(int f) {
   return pick_kernels(f % 8 == 0 ? f / 8 : 0, std::make_integer_sequence<int, kMaxFixedVectors>{});
 }
 
-// Scratch floats per thread for the row solver, padded to whole cache lines.
-int64_t scratch_stride(int f) { return static_cast<int64_t>(align_up(static_cast<uint64_t>(3 * f), 16)); }
+// Scratch floats per thread for the row solver, padded so that no two threads' blocks
+// share a cache line.
+int64_t scratch_stride(int f) { return static_cast<int64_t>(align_up(static_cast<uint64_t>(3 * f), 16)) + 16; }
 
 // Splits rows into solve tasks of roughly equal cost (at most kMaxChunkRows rows each),
 // so a few very active users or popular items do not leave threads idle. Returns the

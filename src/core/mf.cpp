@@ -109,7 +109,11 @@ struct Rating {
 
 constexpr int64_t kRowsPerTask = 2048;
 constexpr int64_t kValidationChunk = 16384;
-constexpr int64_t kPrefetchAhead = 6;
+#ifndef RECSYS_MF_PF
+#define RECSYS_MF_PF 6
+#endif
+constexpr int64_t kPrefetchAhead = RECSYS_MF_PF;
+constexpr int64_t kMinRatingsPerWorker = 8192;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -139,6 +143,7 @@ void validate_params(const MfParams& p) {
   if (!(p.lr_decay >= 0) || !std::isfinite(p.lr_decay)) bad("lr_decay must be a finite number >= 0");
   if (!(p.reg_bias >= 0) || !std::isfinite(p.reg_bias)) bad("reg_bias must be a finite number >= 0");
   if (!(p.reg_factors >= 0) || !std::isfinite(p.reg_factors)) bad("reg_factors must be a finite number >= 0");
+  if (!(p.reg_exponent >= 0 && p.reg_exponent <= 2)) bad("reg_exponent must be between 0 and 2");
   if (!(p.init_scale >= 0) || !std::isfinite(p.init_scale)) bad("init_scale must be a finite number >= 0");
   if (!(p.holdout_fraction >= 0 && p.holdout_fraction < 1)) bad("holdout_fraction must be in [0, 1)");
   if (p.patience < 1) bad("patience must be at least 1");
@@ -166,15 +171,19 @@ void init_normal(float* m, int64_t rows, int f, int stride, float scale, uint64_
   });
 }
 
-// Spreads n rows over `blocks` blocks of (nearly) equal size by a seeded permutation.
-std::vector<int32_t> spread(int64_t n, int blocks, uint64_t seed, uint64_t purpose) {
+// A seeded random permutation of [0, n).
+std::vector<int32_t> permutation(int64_t n, uint64_t seed, uint64_t purpose) {
   std::vector<int32_t> perm(static_cast<size_t>(n));
   for (int64_t k = 0; k < n; ++k) perm[k] = static_cast<int32_t>(k);
   Rng rng(seed, purpose, 0);
   for (int64_t k = n - 1; k > 0; --k) std::swap(perm[k], perm[rng.below(static_cast<uint64_t>(k + 1))]);
-  std::vector<int32_t> block(static_cast<size_t>(n));
-  for (int64_t k = 0; k < n; ++k) block[perm[k]] = static_cast<int32_t>((k * blocks) / n);
-  return block;
+  return perm;
+}
+
+std::vector<int32_t> inverse(const std::vector<int32_t>& perm) {
+  std::vector<int32_t> inv(perm.size());
+  for (size_t k = 0; k < perm.size(); ++k) inv[perm[k]] = static_cast<int32_t>(k);
+  return inv;
 }
 
 // ---- The SGD kernels over one block.
@@ -321,9 +330,11 @@ BlockKernel kernel_for(int fp, bool adagrad) {
 
 inline double clip(double v, double lo, double hi) { return lo <= hi ? std::min(std::max(v, lo), hi) : v; }
 
-// RMSE of clipped predictions over `ratings`, summed over fixed chunks in order.
+// RMSE, in the caller's units, of the clipped predictions μ + scale * (b_u + b_i + p.q)
+// over `ratings` (which hold standardized values: r = μ + scale * x.r), summed over
+// fixed chunks in order.
 double rmse_of(const std::vector<Rating>& ratings, const float* P, const float* Q, const float* bu, const float* bi,
-               int stride, double mu, double lo, double hi, int threads, const CancelToken& cancel) {
+               int stride, double mu, double scale, double lo, double hi, int threads, const CancelToken& cancel) {
   const int64_t n = static_cast<int64_t>(ratings.size());
   if (n == 0) return std::numeric_limits<double>::quiet_NaN();
   const int64_t chunks = (n + kValidationChunk - 1) / kValidationChunk;
@@ -333,9 +344,11 @@ double rmse_of(const std::vector<Rating>& ratings, const float* P, const float* 
     double s = 0;
     for (int64_t k = c * kValidationChunk; k < end; ++k) {
       const Rating& x = ratings[k];
-      const double pred = predict_rating(mu, lo, hi, stride, P + static_cast<int64_t>(x.u) * stride, bu + x.u,
-                                         Q + static_cast<int64_t>(x.i) * stride, bi + x.i);
-      const double d = pred - x.r;
+      const float* p = P + static_cast<int64_t>(x.u) * stride;
+      const float* q = Q + static_cast<int64_t>(x.i) * stride;
+      double raw = static_cast<double>(bu[x.u]) + bi[x.i];
+      for (int j = 0; j < stride; ++j) raw += static_cast<double>(p[j]) * q[j];
+      const double d = clip(mu + scale * raw, lo, hi) - (mu + scale * x.r);
       s += d * d;
     }
     part[c] = s;
@@ -446,30 +459,49 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
     if (!held[k]) sum += m.values[k];
   const double mu = n_train > 0 ? sum / static_cast<double>(n_train) : 0.0;
   out.global_mean = mu;
+  // Training runs on standardized ratings (r - μ) / σ (σ = the standard deviation of the
+  // training ratings, 1 if they are all equal), as LibMF does, so learning rates and
+  // penalties mean the same on any rating scale. In these units b' = b / σ and
+  // p' = p / sqrt(σ), q' = q / sqrt(σ); the output is converted back.
+  double var = 0;
+  for (int64_t k = 0; k < nnz; ++k)
+    if (!held[k]) var += (m.values[k] - mu) * (m.values[k] - mu);
+  double sigma = n_train > 0 ? std::sqrt(var / static_cast<double>(n_train)) : 0.0;
+  if (!(sigma > 1e-12) || !std::isfinite(sigma)) sigma = 1.0;
+  const float inv_sigma = static_cast<float>(1.0 / sigma);
   cancel.check();
 
-  // The grid: ratings grouped by block (row block * B + column block), each block
-  // shuffled by its own stream.
-  const std::vector<int32_t> ublock = spread(nu, B, seed, kUserSpread);
-  const std::vector<int32_t> iblock = spread(ni, B, seed, kItemSpread);
+  // The grid. Users and items are renumbered by seeded random permutations (internal
+  // index = position in the permutation), and internal row r belongs to block r * B / n,
+  // so a block's rows are a contiguous range of the factor matrices. Ratings are grouped
+  // by block (row block * B + column block); within a block by internal user (ascending,
+  // so the user rows stream through memory, as LibMF does), each user's ratings in an
+  // order shuffled from the seed.
+  const std::vector<int32_t> uperm = permutation(nu, seed, kUserSpread), iperm = permutation(ni, seed, kItemSpread);
+  const std::vector<int32_t> upos = inverse(uperm), ipos = inverse(iperm);
+  const auto block_of = [&](int64_t user_pos, int64_t item_pos) {
+    return (user_pos * B) / nu * B + (item_pos * B) / ni;
+  };
   const int64_t n_blocks = static_cast<int64_t>(B) * B;
   std::vector<int64_t> start(static_cast<size_t>(n_blocks) + 1, 0);
   for (int64_t u = 0; u < nu; ++u)
     for (int64_t k = m.indptr[u]; k < m.indptr[u + 1]; ++k)
-      if (!held[k]) ++start[static_cast<int64_t>(ublock[u]) * B + iblock[m.indices[k]] + 1];
+      if (!held[k]) ++start[block_of(upos[u], ipos[m.indices[k]]) + 1];
   for (int64_t b = 0; b < n_blocks; ++b) start[b + 1] += start[b];
   std::vector<Rating> train(static_cast<size_t>(n_train));
   std::vector<Rating> valid;
   valid.reserve(static_cast<size_t>(n_hold));
   {
     std::vector<int64_t> fill(start.begin(), start.end() - 1);
-    for (int64_t u = 0; u < nu; ++u) {
+    for (int64_t pos = 0; pos < nu; ++pos) {
+      const int64_t u = uperm[pos];
       for (int64_t k = m.indptr[u]; k < m.indptr[u + 1]; ++k) {
-        const Rating x{static_cast<int32_t>(u), m.indices[k], m.values[k]};
+        const Rating x{static_cast<int32_t>(pos), ipos[m.indices[k]],
+                       static_cast<float>((m.values[k] - mu)) * inv_sigma};
         if (held[k])
           valid.push_back(x);
         else
-          train[fill[static_cast<int64_t>(ublock[u]) * B + iblock[x.i]]++] = x;
+          train[fill[block_of(x.u, x.i)]++] = x;
       }
     }
   }
@@ -477,8 +509,13 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
   parallel_for(n_blocks, threads, cancel, [&](int64_t b, int) {
     Rng rng(seed, kBlockShuffle, static_cast<uint64_t>(b));
     Rating* r = train.data() + start[b];
-    for (int64_t k = start[b + 1] - start[b] - 1; k > 0; --k)
-      std::swap(r[k], r[rng.below(static_cast<uint64_t>(k + 1))]);
+    const int64_t n = start[b + 1] - start[b];
+    for (int64_t run = 0; run < n;) {
+      int64_t end = run + 1;
+      while (end < n && r[end].u == r[run].u) ++end;
+      for (int64_t k = end - run - 1; k > 0; --k) std::swap(r[run + k], r[run + rng.below(static_cast<uint64_t>(k + 1))]);
+      run = end;
+    }
   });
 
   // Parameters.
@@ -514,10 +551,15 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
   }
   const BlockKernel kernel = kernel_for(fp, adagrad);
   SgdArgs args{P.data(), Q.data(), bu.data(), bi.data(), gu.data(), gi.data(), gbu.data(), gbi.data(),
-               reg_u.data(), reg_i.data(), fp, f, static_cast<float>(mu), 0, 0, params.reg_factors, params.reg_bias};
-  const float lr_b0 = params.bias_learning_rate >= 0 ? params.bias_learning_rate : params.learning_rate;
+               reg_u.data(), reg_i.data(), fp, f, 0.0f, 0, 0, params.reg_factors, params.reg_bias};
+  const float lr_b0 = params.bias_learning_rate >= 0 ? params.bias_learning_rate : params.learning_rate / 4;
   std::vector<double> block_sq(static_cast<size_t>(n_blocks), 0.0);
 
+  // Threads per round: starting threads costs tens of microseconds, so a round gets at
+  // most one thread per kMinRatingsPerWorker ratings. (Blocks of a round are independent,
+  // so this never changes the result.)
+  const int workers =
+      static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n_train / (B * kMinRatingsPerWorker))));
   int epoch = 0;
   for (epoch = 1; epoch <= params.epochs; ++epoch) {
     cancel.check();
@@ -528,7 +570,7 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
     args.lr_b = lr_b0 * scale;
     for (int r = 0; r < B; ++r) {
       cancel.check();
-      parallel_for(B, threads, cancel, [&](int64_t t, int) {
+      parallel_for(B, workers, cancel, [&](int64_t t, int) {
         const int64_t b = t * B + (t + r) % B;
         block_sq[b] = kernel(train.data() + start[b], start[b + 1] - start[b], args);
       });
@@ -540,10 +582,11 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
                                             " (the errors grew without bound); lower learning_rate");
     MfEpochStats st;
     st.epoch = epoch;
-    st.train_rmse = n_train > 0 ? std::sqrt(sq / static_cast<double>(n_train)) : std::numeric_limits<double>::quiet_NaN();
+    st.train_rmse =
+        n_train > 0 ? sigma * std::sqrt(sq / static_cast<double>(n_train)) : std::numeric_limits<double>::quiet_NaN();
     st.learning_rate = args.lr;
     if (n_hold > 0)
-      st.validation_rmse = rmse_of(valid, P.data(), Q.data(), bu.data(), bi.data(), fp, mu, out.rating_min,
+      st.validation_rmse = rmse_of(valid, P.data(), Q.data(), bu.data(), bi.data(), fp, mu, sigma, out.rating_min,
                                    out.rating_max, threads, cancel);
     st.seconds = seconds_since(t0);
     out.history.push_back(st);
@@ -582,20 +625,27 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
   for (float v : bi)
     if (!std::isfinite(v)) fail(ErrorKind::InvalidParameter, "train_mf: training diverged; lower learning_rate");
 
-  // Unpadded output.
+  // Output in the caller's numbering and units, without padding.
   out.user_factors.resize(static_cast<size_t>(nu) * f);
   out.item_factors.resize(static_cast<size_t>(ni) * f);
-  for (int64_t u = 0; u < nu; ++u)
-    std::memcpy(out.user_factors.data() + u * f, P.data() + u * fp, sizeof(float) * f);
+  out.user_bias.resize(static_cast<size_t>(nu));
+  out.item_bias.resize(static_cast<size_t>(ni));
+  const float root = static_cast<float>(std::sqrt(sigma));
+  for (int64_t u = 0; u < nu; ++u) {
+    const float* src = P.data() + static_cast<int64_t>(upos[u]) * fp;
+    for (int j = 0; j < f; ++j) out.user_factors[u * f + j] = src[j] * root;
+    out.user_bias[u] = static_cast<float>(bu[upos[u]] * sigma);
+  }
   P = {};
-  for (int64_t i = 0; i < ni; ++i)
-    std::memcpy(out.item_factors.data() + i * f, Q.data() + i * fp, sizeof(float) * f);
+  for (int64_t i = 0; i < ni; ++i) {
+    const float* src = Q.data() + static_cast<int64_t>(ipos[i]) * fp;
+    for (int j = 0; j < f; ++j) out.item_factors[i * f + j] = src[j] * root;
+    out.item_bias[i] = static_cast<float>(bi[ipos[i]] * sigma);
+  }
   for (float v : out.user_factors)
     if (!std::isfinite(v)) fail(ErrorKind::InvalidParameter, "train_mf: training diverged; lower learning_rate");
   for (float v : out.item_factors)
     if (!std::isfinite(v)) fail(ErrorKind::InvalidParameter, "train_mf: training diverged; lower learning_rate");
-  out.user_bias = std::move(bu);
-  out.item_bias = std::move(bi);
   return out;
 }
 
@@ -724,7 +774,7 @@ MfTrainingOptions parse_mf_options(const std::string& json) {
   p.factors = static_cast<int>(r.get_int("factors", d.factors, 0, 1024));
   p.epochs = static_cast<int>(r.get_int("epochs", d.epochs, 0, 100000));
   p.learning_rate = static_cast<float>(r.get_double("learning_rate", d.learning_rate, 1e-9, 10));
-  p.bias_learning_rate = static_cast<float>(r.get_double("bias_learning_rate", p.learning_rate, 0, 10));
+  p.bias_learning_rate = static_cast<float>(r.get_double("bias_learning_rate", p.learning_rate / 4, 0, 10));
   const std::string schedule = r.get_string("lr_schedule", lr_schedule_name(d.schedule), {"constant", "decay", "adagrad"});
   p.schedule = schedule == "constant" ? LrSchedule::Constant
                : schedule == "decay"  ? LrSchedule::Decay
@@ -732,6 +782,7 @@ MfTrainingOptions parse_mf_options(const std::string& json) {
   p.lr_decay = static_cast<float>(r.get_double("lr_decay", d.lr_decay, 0, 1e6));
   p.reg_bias = static_cast<float>(r.get_double("reg_bias", d.reg_bias, 0, 1e6));
   p.reg_factors = static_cast<float>(r.get_double("reg_factors", d.reg_factors, 0, 1e6));
+  p.reg_exponent = r.get_double("reg_exponent", d.reg_exponent, 0, 2);
   p.init_scale = static_cast<float>(r.get_double("init_scale", 0, 0, 100));
   if (p.init_scale == 0) p.init_scale = static_cast<float>(0.1 / std::sqrt(std::max(p.factors, 1)));
   p.seed = static_cast<uint64_t>(r.get_int("seed", static_cast<int64_t>(d.seed), 0, (int64_t(1) << 53)));
@@ -862,7 +913,7 @@ void build_mf_model(TrainingState& state, const MfTrainingOptions& options, int 
     log_line("train_mf: kept epoch " + std::to_string(model.best_epoch) + " (validation RMSE " +
              json_number(model.validation_rmse) + ")");
 
-  const float lr_b = p.bias_learning_rate >= 0 ? p.bias_learning_rate : p.learning_rate;
+  const float lr_b = p.bias_learning_rate >= 0 ? p.bias_learning_rate : p.learning_rate / 4;
   const float init_scale = p.init_scale > 0 ? p.init_scale : static_cast<float>(0.1 / std::sqrt(std::max(p.factors, 1)));
   const double last_train = model.history.empty() ? std::numeric_limits<double>::quiet_NaN()
                                                   : model.history[model.best_epoch > 0 ? model.best_epoch - 1 : 0].train_rmse;
@@ -871,7 +922,8 @@ void build_mf_model(TrainingState& state, const MfTrainingOptions& options, int 
       ", \"epochs\": " + std::to_string(p.epochs) + ", \"learning_rate\": " + json_number(p.learning_rate) +
       ", \"bias_learning_rate\": " + json_number(lr_b) + ", \"lr_schedule\": \"" + lr_schedule_name(p.schedule) +
       "\", \"lr_decay\": " + json_number(p.lr_decay) + ", \"reg_bias\": " + json_number(p.reg_bias) +
-      ", \"reg_factors\": " + json_number(p.reg_factors) + ", \"init_scale\": " + json_number(init_scale) +
+      ", \"reg_factors\": " + json_number(p.reg_factors) + ", \"reg_exponent\": " + json_number(p.reg_exponent) +
+      ", \"init_scale\": " + json_number(init_scale) +
       ", \"seed\": " + std::to_string(p.seed) + ", \"holdout_fraction\": " + json_number(p.holdout_fraction) +
       ", \"patience\": " + std::to_string(p.patience) + ", \"blocks\": " + std::to_string(model.blocks) +
       ", \"store_seen\": " + (options.store_seen ? "true" : "false") + ", \"rows\": " + std::to_string(rows_in) +

@@ -3,25 +3,30 @@
 //
 //   r̂(u, i) = μ + b_u + b_i + p_u · q_i
 //
-// fitted by stochastic gradient descent on
-//   Σ_(u,i) (r_ui - r̂(u,i))² + λ_b (b_u² + b_i²) + λ_f (|p_u|² + |q_i|²)
-// (regularization applied per visited rating, as Surprise and LibMF do). Per rating:
+// fitted by stochastic gradient descent on the squared error with L2 penalties applied
+// at every update (as Surprise and LibMF do). Per training rating, in float32:
 //   e   = r - r̂
-//   b_u += η_b (e - λ_b b_u)          b_i += η_b (e - λ_b b_i)
-//   p_u += η (e q_i - λ_f p_u)         q_i += η (e p_u - λ_f q_i)   (simultaneously)
+//   b_u += η_b (e - λ_b b_u)            b_i += η_b (e - λ_b b_i)
+//   p_u += η (e q_i - λ_u p_u)          q_i += η (e p_u - λ_i q_i)   (simultaneously)
+// with λ_u = reg_factors / n_u^reg_exponent, n_u = the user's number of training ratings
+// (λ_i likewise). reg_exponent = 0 is the classic constant per-update penalty (a user's
+// total penalty grows with n_u); 0.5 is MyMediaLite's "frequency regularization" (total
+// penalty ∝ sqrt(n_u)) and generalizes better on MovieLens; 1 penalizes every row once
+// per epoch regardless of its count. μ is the mean of the training ratings, fixed.
 //
 // Parallel SGD in the style of LibMF's FPSGD, made deterministic: users and items are
-// spread over a B x B grid of blocks by seeded random permutations; every epoch runs B
-// rounds, round r processing blocks (t, (t + r) mod B) for t = 0..B-1 — blocks sharing
-// no user and no item — in parallel, with a barrier after each round. Each block's
-// ratings are visited in an order shuffled once from the seed. No two threads ever touch
-// the same parameter, so the result depends only on the data, the parameters, the seed
-// and B — never on thread timing, and not on the thread count either (B defaults to
-// max(16, 2 * threads), so any thread count up to 8 gives bit-identical models).
+// renumbered by seeded random permutations and cut into B contiguous ranges each, giving
+// a B x B grid of blocks. Every epoch runs B rounds; round r processes blocks
+// (t, (t + r) mod B), t = 0..B-1 — blocks sharing no user and no item — in parallel, with
+// a barrier after each round. Within a block the ratings are grouped by user (users in
+// permuted order, so the user rows stream through memory, as in LibMF) and each user's
+// ratings are in an order shuffled once from the seed. No two threads ever touch the
+// same parameter, so the model depends only on the data, the parameters, the seed and B:
+// never on thread timing, nor on the thread count (B defaults to max(16, 2 * threads),
+// so every thread count up to 8 gives a bit-identical model).
 //
-// μ is the mean of the training ratings and stays fixed. Factors are float32; the
-// trainer pads rows to a multiple of 8 internally. factors = 0 is allowed everywhere
-// (a pure bias model): factor sections are then empty.
+// Factors are float32; rows are padded to a multiple of 8 floats internally.
+// factors = 0 is allowed everywhere (a pure bias model; factor sections are then empty).
 //
 // Duplicates: a rating matrix holds one value per (user, item); build_rating_matrix
 // AVERAGES duplicate (user, item) rows (a re-rated item counts once, with the mean
@@ -51,14 +56,14 @@ const char* lr_schedule_name(LrSchedule s);
 
 struct MfParams {
   int factors = 64;
-  int epochs = 40;
-  float learning_rate = 0.007f;      // η for the factors
-  float bias_learning_rate = -1.0f;  // η_b; < 0 means "same as learning_rate"
+  int epochs = 50;
+  float learning_rate = 0.05f;       // η for the factors (η_t under the schedule)
+  float bias_learning_rate = -1.0f;  // η_b; < 0 means learning_rate / 4
   LrSchedule schedule = LrSchedule::Decay;
-  float lr_decay = 0.05f;
-  float reg_bias = 0.005f;  // λ_b
-  float reg_factors = 0.04f;  // λ_f
-  double reg_exponent = 0.0;  // EXPERIMENT
+  float lr_decay = 0.2f;
+  float reg_bias = 0.02f;     // λ_b, per update
+  float reg_factors = 0.9f;   // λ_f (see reg_exponent)
+  double reg_exponent = 0.5;  // λ_u = reg_factors / n_u^reg_exponent (see above)
   float init_scale = 0.0f;  // std of the N(0, σ²) factor init; 0 = 0.1 / sqrt(factors)
   uint64_t seed = 42;
   // Early stopping: a seeded random fraction of the ratings is held out; training stops

@@ -8,9 +8,11 @@ namespace recsys {
 // ascending order so every output row comes out sorted by (original) row index.
 CsrMatrix transpose(const CsrMatrix& m) {
   if (m.rows < 0 || m.cols < 0 || static_cast<int64_t>(m.indptr.size()) != m.rows + 1 ||
-      m.values.size() != m.indices.size() || (m.rows > 0 && m.indptr[0] != 0) ||
-      m.indptr[static_cast<size_t>(m.rows)] != m.nnz())
+      m.values.size() != m.indices.size() || m.indptr.front() != 0 || m.indptr.back() != m.nnz())
     fail(ErrorKind::Internal, "transpose: malformed CSR matrix");
+  for (int64_t r = 0; r < m.rows; ++r)
+    if (m.indptr[static_cast<size_t>(r) + 1] < m.indptr[static_cast<size_t>(r)])
+      fail(ErrorKind::Internal, "transpose: row pointers decrease");
   if (m.rows > INT32_MAX) fail(ErrorKind::ProgramLimit, "transpose: too many rows for 32-bit column indices");
 
   CsrMatrix t;

@@ -6,9 +6,8 @@
 #include <cmath>
 #include <cstring>
 #include <optional>
-#include <tuple>
 #include <random>
-#include <set>
+#include <tuple>
 #include <vector>
 
 #include "als.h"
@@ -59,7 +58,7 @@ CsrMatrix skewed_data(int64_t users, int64_t items, double mean_per_user, uint64
     }
   }
   CsrMatrix m = from_triples(users, items, std::move(triples));
-  // Summed duplicates of mixed sign may cancel; the caller drops zeros, so do we.
+  // Summed duplicates of mixed sign may cancel to 0, which the caller never passes.
   for (float& v : m.values)
     if (v == 0.0f) v = 1.0f;
   return m;
@@ -295,6 +294,26 @@ TEST(TrainImplicitAls, ObjectiveDecreasesEveryIteration) {
 }
 
 // -------------------------------------------------------------- determinism (d)
+
+TEST(TrainImplicitAls, InitialisesUniformFactorsFromTheSeed) {
+  const CsrMatrix ui = skewed_data(3000, 500, 4.0, 8);
+  AlsParams params;
+  params.factors = 16;
+  params.iterations = 0;
+  params.init_scale = 0.5f;
+  const Trained a = train(ui, params, 1), b = train(ui, params, 3);
+  EXPECT_EQ(a.users, b.users);
+  EXPECT_EQ(a.items, b.items);
+  double sum = 0;
+  for (float v : a.users) {
+    ASSERT_GE(v, 0.0f);
+    ASSERT_LT(v, 0.5f);
+    sum += v;
+  }
+  EXPECT_NEAR(sum / static_cast<double>(a.users.size()), 0.25, 0.005);
+  // Users and items draw from different streams.
+  EXPECT_FALSE(std::equal(a.items.begin(), a.items.end(), a.users.begin()));
+}
 
 TEST(TrainImplicitAls, BitIdenticalForAnyThreadCount) {
   // More than one 4096-row Gram block, many solve tasks and some empty users/items.

@@ -9,6 +9,8 @@
 #include <random>
 #include <set>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "keys.h"
@@ -111,6 +113,49 @@ TEST(KeyInterner, IntIdsAreDenseInArrivalOrder) {
   EXPECT_EQ(in.int_key(0), 500);
   EXPECT_EQ(in.int_key(1), -7);
   EXPECT_EQ(in.int_key(3), std::numeric_limits<int64_t>::min());
+}
+
+TEST(KeyInterner, IntSmallNonNegativeAndHashedKeysAgree) {
+  // Small non-negative keys may take a direct-indexed path and others a hash table; a
+  // key seen first on one path must keep its id when later looked up on the other.
+  KeyInterner in(KeyKind::Int);
+  std::unordered_map<int64_t, uint32_t> want;
+  want.reserve(400000);
+  int64_t mismatches = 0, first_bad = 0;
+  auto check = [&](int64_t key) {
+    auto it = want.find(key);
+    uint32_t expect = it == want.end() ? static_cast<uint32_t>(want.size()) : it->second;
+    uint32_t got = in.intern_int(key);
+    if (got != expect && mismatches++ == 0) first_bad = key;
+    want.emplace(key, expect);
+  };
+  const int64_t far[] = {1000000, (int64_t(1) << 24) - 1, int64_t(1) << 24, (int64_t(1) << 24) + 1, 3000000,
+                         -1, -65536, std::numeric_limits<int64_t>::max()};
+  for (int64_t k : far) check(k);  // few keys yet: these go through the hash table
+  std::mt19937_64 rng(42);
+  std::vector<int64_t> dense(200000);
+  for (size_t i = 0; i < dense.size(); ++i) dense[i] = static_cast<int64_t>(i);
+  std::shuffle(dense.begin(), dense.end(), rng);
+  for (size_t i = 0; i < dense.size(); ++i) {
+    check(dense[i]);
+    if (i % 1000 == 0) check(static_cast<int64_t>(rng() % 5000000));  // sparse keys meanwhile
+  }
+  // The far keys again, now that a direct table may cover some of them.
+  for (int64_t k : far) check(k);
+  for (int64_t k = 0; k < 200000; k += 17) check(k);
+  for (int i = 0; i < 2000; ++i) check(static_cast<int64_t>(rng() % 5000000));
+  EXPECT_EQ(mismatches, 0) << "first wrong id for key " << first_bad;
+  EXPECT_EQ(in.size(), want.size());
+  int64_t wrong_keys = 0, wrong_ranks = 0;
+  for (auto& kv : want) wrong_keys += in.int_key(kv.second) != kv.first;
+  EXPECT_EQ(wrong_keys, 0);
+  // The sorted order is the numeric order of every key.
+  std::vector<std::pair<int64_t, uint32_t>> sorted(want.begin(), want.end());
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<uint32_t> order = in.sorted_order();
+  ASSERT_EQ(order.size(), sorted.size());
+  for (size_t r = 0; r < sorted.size(); ++r) wrong_ranks += order[r] != sorted[r].second;
+  EXPECT_EQ(wrong_ranks, 0);
 }
 
 TEST(KeyInterner, TextIdsAreDenseAndRepeatsMatch) {

@@ -281,10 +281,17 @@ TEST(JsonHelpers, EscapeAndNumber) {
   EXPECT_EQ(recsys::json_number(NAN), "null");
   EXPECT_EQ(recsys::json_number(INFINITY), "null");
   EXPECT_EQ(recsys::json_number(-INFINITY), "null");
-  // Shortest form that reads back exactly, also for float-rounded values.
-  for (double v : {0.01, static_cast<double>(0.01f), 1.0 / 3.0, 1e-300, 6.02214076e23, -123456789.125}) {
+  // Reads back exactly: as a double, or, for a value that is exactly a float (a float
+  // parameter widened), at least as that float.
+  for (double v : {0.01, static_cast<double>(0.01f), static_cast<double>(1e-9f), 1.0 / 3.0, 1e-300,
+                   6.02214076e23, -123456789.125, static_cast<double>(3.4e38f)}) {
     std::string s = recsys::json_number(v);
-    EXPECT_EQ(std::strtod(s.c_str(), nullptr), v) << s;
+    if (static_cast<double>(static_cast<float>(v)) == v) {
+      EXPECT_EQ(std::strtof(s.c_str(), nullptr), static_cast<float>(v)) << s;
+    } else {
+      EXPECT_EQ(std::strtod(s.c_str(), nullptr), v) << s;
+    }
+    EXPECT_LE(s.size(), 24u) << s;
   }
 }
 
