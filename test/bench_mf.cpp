@@ -9,8 +9,11 @@
 //   /tmp/bench_mf generated [users=50000 items=10000 nnz=1000000 rank=10 noise=0.5]
 //                                                       true low rank + biases + Gaussian noise; RMSE
 //                                                       on 100k fresh ratings of the same model
-// Overrides: factors= epochs= lr= blr= reg_f= reg_b= decay= schedule=constant|decay|adagrad init=
-//            seed= holdout= patience= blocks= threads= verbose=1 baseline=1
+//                                                       (epochs defaults to 20 here)
+// Overrides (the train_mf option names): factors= epochs= learning_rate= bias_learning_rate= lr_schedule=
+//   lr_decay= reg_factors= reg_exponent= reg_bias= init_scale= seed= holdout_fraction= patience= blocks=
+// and threads= (default 2), verbose=1 (per-epoch lines), baseline=1 (train_baseline instead),
+// curve=N (ml100k: mean test RMSE after every N epochs, to pick `epochs`).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -47,22 +50,23 @@ double argd(const std::string& key, double fallback) {
   return it == g_args.end() ? fallback : std::atof(it->second.c_str());
 }
 
+// The train_mf option names (see mf.h), as key=value arguments.
 MfParams params_from_args() {
   MfParams p;
   p.factors = static_cast<int>(argd("factors", p.factors));
   p.epochs = static_cast<int>(argd("epochs", p.epochs));
-  p.learning_rate = static_cast<float>(argd("lr", p.learning_rate));
-  p.bias_learning_rate = static_cast<float>(argd("blr", p.bias_learning_rate));
-  p.reg_factors = static_cast<float>(argd("reg_f", p.reg_factors));
-  p.reg_bias = static_cast<float>(argd("reg_b", p.reg_bias));
-  p.reg_exponent = argd("alpha", p.reg_exponent);
-  p.lr_decay = static_cast<float>(argd("decay", p.lr_decay));
-  p.init_scale = static_cast<float>(argd("init", p.init_scale));
+  p.learning_rate = static_cast<float>(argd("learning_rate", p.learning_rate));
+  p.bias_learning_rate = static_cast<float>(argd("bias_learning_rate", p.bias_learning_rate));
+  p.reg_factors = static_cast<float>(argd("reg_factors", p.reg_factors));
+  p.reg_exponent = argd("reg_exponent", p.reg_exponent);
+  p.reg_bias = static_cast<float>(argd("reg_bias", p.reg_bias));
+  p.lr_decay = static_cast<float>(argd("lr_decay", p.lr_decay));
+  p.init_scale = static_cast<float>(argd("init_scale", p.init_scale));
   p.seed = static_cast<uint64_t>(argd("seed", static_cast<double>(p.seed)));
-  p.holdout_fraction = argd("holdout", p.holdout_fraction);
+  p.holdout_fraction = argd("holdout_fraction", p.holdout_fraction);
   p.patience = static_cast<int>(argd("patience", p.patience));
   p.blocks = static_cast<int>(argd("blocks", p.blocks));
-  const std::string s = arg("schedule", lr_schedule_name(p.schedule));
+  const std::string s = arg("lr_schedule", lr_schedule_name(p.schedule));
   p.schedule = s == "constant" ? LrSchedule::Constant : s == "adagrad" ? LrSchedule::AdaGrad : LrSchedule::Decay;
   return p;
 }
@@ -168,11 +172,12 @@ Outcome run(const std::vector<Triple>& train, const std::vector<Triple>& test, c
 }
 
 void print_params(const MfParams& p, int threads) {
-  std::printf("params: factors=%d epochs=%d lr=%g blr=%g schedule=%s decay=%g reg_f=%g reg_b=%g init=%g seed=%llu "
-              "holdout=%g patience=%d blocks=%d threads=%d\n",
+  std::printf("params: factors=%d epochs=%d learning_rate=%g bias_learning_rate=%g lr_schedule=%s lr_decay=%g "
+              "reg_factors=%g reg_exponent=%g reg_bias=%g init_scale=%g seed=%llu holdout_fraction=%g patience=%d "
+              "blocks=%d threads=%d  (negative bias_learning_rate = learning_rate/4, init_scale 0 = 0.1/sqrt(f))\n",
               p.factors, p.epochs, p.learning_rate, p.bias_learning_rate, lr_schedule_name(p.schedule), p.lr_decay,
-              p.reg_factors, p.reg_bias, p.init_scale, static_cast<unsigned long long>(p.seed), p.holdout_fraction,
-              p.patience, p.blocks, threads);
+              p.reg_factors, p.reg_exponent, p.reg_bias, p.init_scale, static_cast<unsigned long long>(p.seed),
+              p.holdout_fraction, p.patience, p.blocks, threads);
 }
 
 }  // namespace
@@ -192,7 +197,7 @@ int main(int argc, char** argv) {
   const int threads = static_cast<int>(argd("threads", 2));
   const bool verbose = argd("verbose", 0) != 0;
   const bool baseline = argd("baseline", 0) != 0;
-  if (!baseline) print_params(p, threads);
+  if (!baseline && mode != "generated") print_params(p, threads);
 
   if (mode == "ml100k" && g_args.count("curve")) {
     // Mean test RMSE after every `curve` epochs (a run of E epochs is a prefix of a longer
@@ -244,7 +249,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  // Generated: r = mu + b_u + b_i + x_u . y_i + noise, clipped to nothing (continuous).
+  // Generated: r = 3.5 + b_u + b_i + x_u . y_i + noise (continuous, unclipped); b ~ N(0, 0.5²),
+  // x_u . y_i with std 0.7.
   const int64_t users = static_cast<int64_t>(argd("users", 50000)), items = static_cast<int64_t>(argd("items", 10000));
   const int64_t nnz = static_cast<int64_t>(argd("nnz", 1000000));
   const int rank = static_cast<int>(argd("rank", 10));
@@ -254,7 +260,7 @@ int main(int argc, char** argv) {
   std::vector<float> bu(users), bi(items), X(users * rank), Y(items * rank);
   for (auto& v : bu) v = 0.5f * n01(rng);
   for (auto& v : bi) v = 0.5f * n01(rng);
-  const float fs = 1.0f / std::sqrt(static_cast<float>(rank));
+  const float fs = std::sqrt(0.7f / std::sqrt(static_cast<float>(rank)));  // x.y has std 0.7
   for (auto& v : X) v = n01(rng) * fs;
   for (auto& v : Y) v = n01(rng) * fs;
   std::uniform_int_distribution<int64_t> pu(0, users - 1), pi(0, items - 1);
@@ -279,17 +285,22 @@ int main(int argc, char** argv) {
   const double t1 = now();
   CancelToken cancel;
   double epoch_sum = 0;
-  const MfModel model = train_biased_mf(d.ratings, p, threads, cancel, [&](const MfEpochStats& s) {
+  MfParams pg = p;
+  if (!g_args.count("epochs")) pg.epochs = 20;  // the LibMF comparison: 20 epochs
+  print_params(pg, threads);
+  const MfModel model = train_biased_mf(d.ratings, pg, threads, cancel, [&](const MfEpochStats& s) {
     epoch_sum += s.seconds;
     if (verbose) std::printf("    epoch %3d  train %.5f  %.3f s\n", s.epoch, s.train_rmse, s.seconds);
   });
   const double t2 = now();
   const RatingMetrics r = evaluate(model, d, test);
+  const RatingMetrics rb = evaluate(train_baseline(d.ratings, BaselineParams(), threads, cancel), d, test);
   std::printf("generated: %lld users x %lld items, %lld ratings (%lld distinct), rank %d, noise %.2f\n",
               (long long)users, (long long)items, (long long)nnz, (long long)d.ratings.nnz(), rank, noise);
   std::printf("  CSR build %.3f s; train_biased_mf %.3f s (epochs %.3f s); last train RMSE %.4f; test RMSE %.4f "
               "MAE %.4f\n",
               t1 - t0, t2 - t1, epoch_sum, model.history.empty() ? NAN : model.history.back().train_rmse, r.rmse(),
               r.mae());
+  std::printf("  (noise floor %.2f; baseline mu + b_u + b_i: test RMSE %.4f)\n", noise, rb.rmse());
   return 0;
 }

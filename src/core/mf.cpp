@@ -1,11 +1,13 @@
 #include "mf.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <thread>
 #ifdef __AVX__
 #include <immintrin.h>
 #endif
@@ -109,11 +111,14 @@ struct Rating {
 
 constexpr int64_t kRowsPerTask = 2048;
 constexpr int64_t kValidationChunk = 16384;
-#ifndef RECSYS_MF_PF
-#define RECSYS_MF_PF 6
+constexpr int64_t kPrefetchAhead = 6;  // ratings ahead whose factor rows are prefetched
+
+// A hint to the CPU inside a spin-wait.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
 #endif
-constexpr int64_t kPrefetchAhead = RECSYS_MF_PF;
-constexpr int64_t kMinRatingsPerWorker = 8192;
+}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -151,7 +156,8 @@ void validate_params(const MfParams& p) {
 }
 
 // Fills rows x stride with N(0, scale^2) in the first f columns and zeros in the padding,
-// from one stream per row (Box-Muller).
+// from one stream per row (Marsaglia's polar method: one log and no trigonometry per
+// pair; each 64-bit draw gives both uniforms).
 void init_normal(float* m, int64_t rows, int f, int stride, float scale, uint64_t seed, uint64_t purpose,
                  int threads, const CancelToken& cancel) {
   parallel_for((rows + kRowsPerTask - 1) / kRowsPerTask, threads, cancel, [&](int64_t task, int) {
@@ -160,11 +166,16 @@ void init_normal(float* m, int64_t rows, int f, int stride, float scale, uint64_
       Rng rng(seed, purpose, static_cast<uint64_t>(r));
       float* row = m + r * stride;
       for (int j = 0; j < f; j += 2) {
-        const double u1 = 1.0 - rng.uniform();  // (0, 1]
-        const double u2 = rng.uniform();
-        const double radius = std::sqrt(-2.0 * std::log(u1)) * scale;
-        row[j] = static_cast<float>(radius * std::cos(6.283185307179586 * u2));
-        if (j + 1 < f) row[j + 1] = static_cast<float>(radius * std::sin(6.283185307179586 * u2));
+        float a, b, s;
+        do {
+          const uint64_t bits = rng.next();
+          a = static_cast<float>(bits >> 40) * 0x1.0p-23f - 1.0f;  // [-1, 1), 24 bits
+          b = static_cast<float>((bits >> 8) & 0xFFFFFFu) * 0x1.0p-23f - 1.0f;
+          s = a * a + b * b;
+        } while (s >= 1.0f || s == 0.0f);
+        const float k = std::sqrt(-2.0f * std::log(s) / s) * scale;
+        row[j] = a * k;
+        if (j + 1 < f) row[j + 1] = b * k;
       }
       for (int j = f; j < stride; ++j) row[j] = 0.0f;
     }
@@ -479,14 +490,16 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
   // order shuffled from the seed.
   const std::vector<int32_t> uperm = permutation(nu, seed, kUserSpread), iperm = permutation(ni, seed, kItemSpread);
   const std::vector<int32_t> upos = inverse(uperm), ipos = inverse(iperm);
-  const auto block_of = [&](int64_t user_pos, int64_t item_pos) {
-    return (user_pos * B) / nu * B + (item_pos * B) / ni;
-  };
+  std::vector<int32_t> user_block(static_cast<size_t>(nu)), item_block(static_cast<size_t>(ni));
+  for (int64_t u = 0; u < nu; ++u) user_block[u] = static_cast<int32_t>((static_cast<int64_t>(upos[u]) * B) / nu);
+  for (int64_t i = 0; i < ni; ++i) item_block[i] = static_cast<int32_t>((static_cast<int64_t>(ipos[i]) * B) / ni);
   const int64_t n_blocks = static_cast<int64_t>(B) * B;
   std::vector<int64_t> start(static_cast<size_t>(n_blocks) + 1, 0);
-  for (int64_t u = 0; u < nu; ++u)
+  for (int64_t u = 0; u < nu; ++u) {
+    int64_t* row = start.data() + static_cast<int64_t>(user_block[u]) * B + 1;
     for (int64_t k = m.indptr[u]; k < m.indptr[u + 1]; ++k)
-      if (!held[k]) ++start[block_of(upos[u], ipos[m.indices[k]]) + 1];
+      if (!held[k]) ++row[item_block[m.indices[k]]];
+  }
   for (int64_t b = 0; b < n_blocks; ++b) start[b + 1] += start[b];
   std::vector<Rating> train(static_cast<size_t>(n_train));
   std::vector<Rating> valid;
@@ -494,14 +507,21 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
   {
     std::vector<int64_t> fill(start.begin(), start.end() - 1);
     for (int64_t pos = 0; pos < nu; ++pos) {
+      if (pos + 4 < nu) {  // rows are read in permuted order: fetch ahead
+        const int64_t ahead = m.indptr[uperm[pos + 4]];
+        __builtin_prefetch(m.indices.data() + ahead);
+        __builtin_prefetch(m.values.data() + ahead);
+        __builtin_prefetch(held.data() + ahead);
+      }
       const int64_t u = uperm[pos];
+      int64_t* row_fill = fill.data() + static_cast<int64_t>(user_block[u]) * B;
       for (int64_t k = m.indptr[u]; k < m.indptr[u + 1]; ++k) {
-        const Rating x{static_cast<int32_t>(pos), ipos[m.indices[k]],
-                       static_cast<float>((m.values[k] - mu)) * inv_sigma};
+        const int32_t i = m.indices[k];
+        const Rating x{static_cast<int32_t>(pos), ipos[i], static_cast<float>((m.values[k] - mu)) * inv_sigma};
         if (held[k])
           valid.push_back(x);
         else
-          train[fill[block_of(x.u, x.i)]++] = x;
+          train[row_fill[item_block[i]]++] = x;
       }
     }
   }
@@ -555,11 +575,14 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
   const float lr_b0 = params.bias_learning_rate >= 0 ? params.bias_learning_rate : params.learning_rate / 4;
   std::vector<double> block_sq(static_cast<size_t>(n_blocks), 0.0);
 
-  // Threads per round: starting threads costs tens of microseconds, so a round gets at
-  // most one thread per kMinRatingsPerWorker ratings. (Blocks of a round are independent,
-  // so this never changes the result.)
-  const int workers =
-      static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, n_train / (B * kMinRatingsPerWorker))));
+  // Threads: each works through the blocks of a round in turn, so a round with few
+  // ratings gains nothing from many threads; use at most one thread per
+  // min_ratings_per_thread ratings of a round. (The thread count never changes the result.)
+  const int workers = static_cast<int>(std::max<int64_t>(
+      1, std::min<int64_t>(threads, n_train / (B * std::max<int64_t>(1, params.min_ratings_per_thread)))));
+  // Rounds finished in the current epoch, per row block and per column block.
+  std::unique_ptr<std::atomic<int>[]> row_done(new std::atomic<int>[static_cast<size_t>(B)]);
+  std::unique_ptr<std::atomic<int>[]> col_done(new std::atomic<int>[static_cast<size_t>(B)]);
   int epoch = 0;
   for (epoch = 1; epoch <= params.epochs; ++epoch) {
     cancel.check();
@@ -568,13 +591,41 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
         params.schedule == LrSchedule::Decay ? 1.0f / (1.0f + params.lr_decay * static_cast<float>(epoch - 1)) : 1.0f;
     args.lr = params.learning_rate * scale;
     args.lr_b = lr_b0 * scale;
-    for (int r = 0; r < B; ++r) {
-      cancel.check();
-      parallel_for(B, workers, cancel, [&](int64_t t, int) {
-        const int64_t b = t * B + (t + r) % B;
-        block_sq[b] = kernel(train.data() + start[b], start[b + 1] - start[b], args);
-      });
+    // The B rounds of the epoch. Tickets 0 .. B*B-1 are handed out in round order; ticket
+    // (r, t) is block (t, (t + r) mod B), which may start once row block t and column
+    // block (t + r) mod B have finished round r - 1. That is all a barrier after each
+    // round would guarantee for this block (each row and column block still sees its
+    // rounds in order, and a block touches nothing else), so the result is the same as
+    // with a barrier, while a slow block holds up only the two blocks that need it. The
+    // holder of the lowest unfinished ticket never waits, so this always progresses,
+    // also when parallel_for runs fewer threads than asked.
+    for (int b = 0; b < B; ++b) {
+      row_done[b].store(0, std::memory_order_relaxed);
+      col_done[b].store(0, std::memory_order_relaxed);
     }
+    std::atomic<int64_t> next_ticket{0};
+    parallel_for(workers, workers, cancel, [&](int64_t, int) {
+      for (;;) {
+        if (cancel.cancelled()) return;
+        const int64_t ticket = next_ticket.fetch_add(1, std::memory_order_relaxed);
+        if (ticket >= n_blocks) return;
+        const int r = static_cast<int>(ticket / B), t = static_cast<int>(ticket % B), c = (t + r) % B;
+        for (int spins = 0; row_done[t].load(std::memory_order_acquire) < r ||
+                            col_done[c].load(std::memory_order_acquire) < r;
+             ++spins) {
+          if (cancel.cancelled()) return;
+          if (spins < 256)
+            cpu_relax();
+          else
+            std::this_thread::yield();
+        }
+        const int64_t b = static_cast<int64_t>(t) * B + c;
+        block_sq[b] = kernel(train.data() + start[b], start[b + 1] - start[b], args);
+        row_done[t].store(r + 1, std::memory_order_release);
+        col_done[c].store(r + 1, std::memory_order_release);
+      }
+    });
+    cancel.check();
     double sq = 0;
     for (double s : block_sq) sq += s;
     if (!std::isfinite(sq))

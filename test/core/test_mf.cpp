@@ -185,6 +185,7 @@ TEST(BiasedMf, BitIdenticalForSameSeedAndAcrossThreadCounts) {
   MfParams p;
   p.factors = 16;
   p.epochs = 5;
+  p.min_ratings_per_thread = 1;  // really use every thread on this small matrix
   const MfModel a = train(r, p, 2);
   const MfModel b = train(r, p, 2);
   EXPECT_TRUE(same_model(a, b));
@@ -207,6 +208,24 @@ TEST(BiasedMf, BitIdenticalForSameSeedAndAcrossThreadCounts) {
 }
 
 // -------------------------------------------------------------------- cancellation
+
+TEST(BiasedMf, ManyThreadsOnManyBlocksMatchOneThread) {
+  // More threads than cores and a fine grid: blocks of consecutive rounds overlap in
+  // time and threads wait on each other; the model must not change.
+  const CsrMatrix& r = big_data().train;
+  MfParams p;
+  p.factors = 8;
+  p.epochs = 3;
+  p.blocks = 24;
+  p.min_ratings_per_thread = 1;
+  const MfModel one = train(r, p, 1);
+  for (int threads : {2, 5, 12}) {
+    const MfModel many = train(r, p, threads);
+    EXPECT_TRUE(same_model(one, many)) << threads << " threads";
+    for (size_t e = 0; e < one.history.size(); ++e)
+      EXPECT_EQ(one.history[e].train_rmse, many.history[e].train_rmse);
+  }
+}
 
 TEST(BiasedMf, CancelledTokenThrowsCancelled) {
   CancelToken cancel;
@@ -244,6 +263,7 @@ TEST(BiasedMf, CancelFromAnotherThreadStopsWithinAnEpoch) {
   MfParams p;
   p.factors = 32;
   p.epochs = 100000;  // would run for a very long time
+  p.min_ratings_per_thread = 1;
   std::atomic<int> epochs_seen{0};
   std::thread canceller([&] {
     while (epochs_seen.load() < 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
