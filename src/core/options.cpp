@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -61,6 +62,40 @@ class FlatJsonParser {
     skip_ws();
     if (pos_ != s_.size()) bad("unexpected text after the options object");
   }
+  unsigned parse_hex4() {
+    if (pos_ + 4 > s_.size()) bad("malformed string escape");
+    unsigned v = 0;
+    for (int k = 0; k < 4; ++k) {
+      const char h = s_[pos_++];
+      v <<= 4;
+      if (h >= '0' && h <= '9') v |= static_cast<unsigned>(h - '0');
+      else if (h >= 'a' && h <= 'f') v |= static_cast<unsigned>(h - 'a' + 10);
+      else if (h >= 'A' && h <= 'F') v |= static_cast<unsigned>(h - 'A' + 10);
+      else bad("malformed string escape");
+    }
+    return v;
+  }
+  // Length of a JSON number at p (RFC 8259 grammar), 0 if there is none.
+  static size_t json_number_length(const std::string& s, size_t p) {
+    const size_t b = p;
+    auto digit = [&](size_t q) { return q < s.size() && s[q] >= '0' && s[q] <= '9'; };
+    if (p < s.size() && s[p] == '-') ++p;
+    if (!digit(p)) return 0;
+    if (s[p] == '0') ++p;
+    else while (digit(p)) ++p;
+    if (p < s.size() && s[p] == '.') {
+      ++p;
+      if (!digit(p)) return 0;
+      while (digit(p)) ++p;
+    }
+    if (p < s.size() && (s[p] == 'e' || s[p] == 'E')) {
+      ++p;
+      if (p < s.size() && (s[p] == '+' || s[p] == '-')) ++p;
+      if (!digit(p)) return 0;
+      while (digit(p)) ++p;
+    }
+    return p - b;
+  }
   std::string parse_string() {
     if (peek() != '"') bad("malformed options object");
     ++pos_;
@@ -77,22 +112,36 @@ class FlatJsonParser {
           case 'b': out += '\b'; break;
           case 'f': out += '\f'; break;
           case 'u': {
-            if (pos_ + 4 > s_.size()) bad("malformed string escape");
-            unsigned cp = static_cast<unsigned>(std::strtoul(s_.substr(pos_, 4).c_str(), nullptr, 16));
-            pos_ += 4;
+            unsigned cp = parse_hex4();
+            if (cp >= 0xD800 && cp <= 0xDBFF) {  // a surrogate pair: \uD8xx\uDCxx
+              if (s_.compare(pos_, 2, "\\u") != 0) bad("malformed string escape (lone surrogate)");
+              pos_ += 2;
+              const unsigned lo = parse_hex4();
+              if (lo < 0xDC00 || lo > 0xDFFF) bad("malformed string escape (lone surrogate)");
+              cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+              bad("malformed string escape (lone surrogate)");
+            }
+            if (cp == 0) bad("options strings cannot contain \\u0000");
             if (cp < 0x80) {
               out += static_cast<char>(cp);
             } else if (cp < 0x800) {
               out += static_cast<char>(0xC0 | (cp >> 6));
               out += static_cast<char>(0x80 | (cp & 0x3F));
-            } else {
+            } else if (cp < 0x10000) {
               out += static_cast<char>(0xE0 | (cp >> 12));
+              out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+              out += static_cast<char>(0x80 | (cp & 0x3F));
+            } else {
+              out += static_cast<char>(0xF0 | (cp >> 18));
+              out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
               out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
               out += static_cast<char>(0x80 | (cp & 0x3F));
             }
             break;
           }
-          default: out += e;
+          case '"': case '\\': case '/': out += e; break;
+          default: bad("malformed string escape");
         }
       } else {
         out += c;
@@ -119,11 +168,15 @@ class FlatJsonParser {
       v.type = OptionValue::Type::Null;
       pos_ += 4;
     } else if (c == '-' || (c >= '0' && c <= '9')) {
-      const char* start = s_.c_str() + pos_;
-      char* end = nullptr;
-      v.number = std::strtod(start, &end);
-      if (end == start) bad("option \"" + key + "\" has a malformed number");
-      pos_ += static_cast<size_t>(end - start);
+      const size_t len = json_number_length(s_, pos_);
+      const size_t after = pos_ + len;
+      if (len == 0 || (after < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[after])) ||
+                                             s_[after] == '.' || s_[after] == '+' || s_[after] == '-')))
+        bad("option \"" + key + "\" has a malformed number");
+      const std::string digits = s_.substr(pos_, len);
+      v.number = std::strtod(digits.c_str(), nullptr);
+      if (!std::isfinite(v.number)) bad("option \"" + key + "\" is out of range");
+      pos_ += len;
       v.type = OptionValue::Type::Number;
     } else {
       bad("option \"" + key + "\" must be a number, boolean or string, not an array or object");

@@ -23,6 +23,7 @@ void TrainingState::add(uint32_t user, uint32_t item, double weight) {
 }
 
 void TrainingState::merge(const TrainingState& other) {
+  if (&other == this) fail(ErrorKind::Internal, "cannot combine a training state with itself");
   if (other.users.kind() != users.kind() || other.items.kind() != items.kind())
     fail(ErrorKind::Internal, "cannot combine training states of different ID types");
   std::vector<uint32_t> umap(other.users.size()), imap(other.items.size());
@@ -111,7 +112,7 @@ std::unique_ptr<TrainingState> TrainingState::deserialize(const uint8_t* src, ui
   for (uint64_t r = 0; r < h.rows; ++r) {
     Triplet t;
     std::memcpy(&t, src + r * sizeof(Triplet), sizeof t);
-    if (t.user >= st->users.size() || t.item >= st->items.size()) bad();
+    if (t.user >= st->users.size() || t.item >= st->items.size() || !std::isfinite(t.weight)) bad();
     st->log.add(t.user, t.item, t.weight);
   }
   st->rows_skipped = h.rows_skipped;

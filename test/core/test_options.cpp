@@ -201,6 +201,25 @@ TEST(OptionReader, MalformedNumbersNameTheOption) {
   expect_parse_error(R"({"x": tru})", {"\"x\""});
   expect_parse_error(R"({"x": nul})", {"\"x\""});
   expect_parse_error(R"({"x": })", {"\"x\""});
+  // Only the JSON number grammar: no hex, no leading '+', no bare '.', no leading zeros,
+  // no inf/nan, and a finite value.
+  for (const char* json : {R"({"x": 0x10})", R"({"x": +1})", R"({"x": .5})", R"({"x": 1.})", R"({"x": 01})",
+                           R"({"x": 1e})", R"({"x": -inf})", R"({"x": 1e999})", R"({"x": nan})"}) {
+    SCOPED_TRACE(json);
+    expect_parse_error(json, {"\"x\""});
+  }
+}
+
+TEST(OptionReader, StringEscapesFollowJson) {
+  {
+    OptionReader r(R"({"s": "a\u00e9\u4e2d\ud83d\ude00\"\\/\n"})", "ctx_fn");
+    EXPECT_EQ(r.get_string("s", "", {}), "a\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80\"\\/\n");
+  }
+  for (const char* json : {R"({"s": "\uZZZZ"})", R"({"s": "\u12g4"})", R"({"s": "\ud83d"})", R"({"s": "\ude00"})",
+                           R"({"s": "\ud83d\u0041"})", R"({"s": "\q"})", R"({"s": "\u0000"})"}) {
+    SCOPED_TRACE(json);
+    expect_parse_error(json, {"ctx_fn"});
+  }
 }
 
 TEST(OptionReader, MalformedJsonIsInvalidParameter) {

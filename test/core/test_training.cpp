@@ -358,6 +358,15 @@ TEST(TrainingPipeline, MergingHalvesInEitherOrderMatchesOneState) {
   EXPECT_EQ(fingerprint(train(*b2, small_options())), fp);
 }
 
+TEST(TrainingState, MergingAStateWithItselfIsRefused) {
+  auto st = new_state();
+  const std::vector<Row> rows = dataset(3, 20);
+  add_rows(*st, rows, 0, rows.size());
+  const uint64_t before = st->log.size();
+  expect_error_kind([&] { st->merge(*st); }, ErrorKind::Internal);
+  EXPECT_EQ(st->log.size(), before);
+}
+
 TEST(TrainingPipeline, MergingManyPartsAndEmptyStates) {
   const std::vector<Row> rows = dataset();
   const uint64_t fp = fingerprint_of_rows(rows);
@@ -499,6 +508,14 @@ TEST(TrainingStateSerialization, RejectsTruncationAndGarbage) {
     t.user = 0xFFFFFFFFu;
     std::memcpy(b.data() + b.size() - sizeof t, &t, sizeof t);
     expect_error_kind([&] { TrainingState::deserialize(b.data(), b.size()); }, ErrorKind::InvalidModel);
+    // A non-finite weight (the transition function never stores one).
+    t.user = 0;
+    for (float w : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity()}) {
+      t.weight = w;
+      std::memcpy(b.data() + b.size() - sizeof t, &t, sizeof t);
+      expect_error_kind([&] { TrainingState::deserialize(b.data(), b.size()); }, ErrorKind::InvalidModel);
+    }
   }
   // Random garbage.
   std::mt19937_64 rng(8);
