@@ -48,9 +48,9 @@ psql -X -q -P footer=off -c "SELECT fold, round((metrics->>'rmse')::numeric, 4) 
 
 echo "== 1,000,000 generated ratings, train_mf 64 factors x 20 epochs"
 q "SELECT setseed(0.7)"
-q "CREATE TABLE uf AS SELECT u, array_agg(random() - 0.5) AS v, (random() - 0.5) AS b FROM generate_series(0, 49999) u, generate_series(1, 8) GROUP BY u"
-q "CREATE TABLE itf AS SELECT i, array_agg(random() - 0.5) AS v, (random() - 0.5) AS b FROM generate_series(0, 9999) i, generate_series(1, 8) GROUP BY i"
-q "CREATE TABLE gen AS
+q "SELECT setseed(0.7); CREATE TABLE uf AS SELECT u, array_agg(random() - 0.5) AS v, (random() - 0.5) AS b FROM generate_series(0, 49999) u, generate_series(1, 8) GROUP BY u"
+q "SELECT setseed(0.71); CREATE TABLE itf AS SELECT i, array_agg(random() - 0.5) AS v, (random() - 0.5) AS b FROM generate_series(0, 9999) i, generate_series(1, 8) GROUP BY i"
+q "SELECT setseed(0.72); CREATE TABLE gen AS
    SELECT p.u, p.i, 3.5 + uf.b + itf.b + 4 * (SELECT sum(a * b) FROM unnest(uf.v, itf.v) AS t(a, b))
           + 0.5 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) AS r
    FROM (SELECT DISTINCT floor(50000 * random())::int AS u, floor(10000 * random())::int AS i FROM generate_series(1, 1000000)) p
@@ -58,8 +58,18 @@ q "CREATE TABLE gen AS
 q "CREATE TABLE gen_train AS SELECT * FROM gen WHERE NOT recsys.random_split(1, 0.1, u, i)"
 q "CREATE TABLE gen_test AS SELECT * FROM gen WHERE recsys.random_split(1, 0.1, u, i)"
 q "SELECT format('%s training ratings, %s test ratings', (SELECT count(*) FROM gen_train), (SELECT count(*) FROM gen_test))"
-q "CREATE TABLE gen_m AS SELECT * FROM timed(\$q\$SELECT recsys.train_mf(u, i, r, '{\"factors\": 64, \"epochs\": 20}') FROM gen_train\$q\$)"
-q "SELECT format('train_mf 64 x 20 epochs: %s s for the whole statement (%s s in the final function); test RMSE %s (noise sigma 0.5)',
-          round(secs::numeric, 2), round((recsys.model_info(m)->>'training_seconds')::numeric, 2),
+# Also writes the training and test sets as "user<TAB>item<TAB>rating" files (for LibMF,
+# Surprise, ... side by side on the same data): $BENCH_OUT/gen_train.tsv, gen_test.tsv.
+OUT="${BENCH_OUT:-/tmp/recsys-bench-ratings}"
+mkdir -p "$OUT" && chmod 777 "$OUT"
+psql -X -q -c "\\copy gen_train TO '$OUT/gen_train.tsv'" -c "\\copy gen_test TO '$OUT/gen_test.tsv'"
+q "SELECT format('train_baseline: test RMSE %s (what the biases alone explain)',
+          round(((SELECT recsys.rating_metrics(m, t.u, t.i, t.r) FROM (SELECT recsys.train_baseline(u, i, r) AS m FROM gen_train) g, gen_test t)->>'rmse')::numeric, 4))"
+for opts in '{"factors": 64, "epochs": 20}' '{"factors": 64, "epochs": 20, "learning_rate": 0.1, "lr_decay": 0.05}'; do
+  q "DROP TABLE IF EXISTS gen_m"
+  q "CREATE TABLE gen_m AS SELECT * FROM timed(\$q\$SELECT recsys.train_mf(u, i, r, '$opts') FROM gen_train\$q\$)"
+  q "SELECT format('train_mf %s: %s s for the whole statement (%s s in the final function); test RMSE %s (noise sigma 0.5)',
+          '$opts', round(secs::numeric, 2), round((recsys.model_info(m)->>'training_seconds')::numeric, 2),
           round(((SELECT recsys.rating_metrics(g.m, t.u, t.i, t.r) FROM gen_m g, gen_test t)->>'rmse')::numeric, 4))
-   FROM gen_m"
+     FROM gen_m"
+done
