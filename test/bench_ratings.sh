@@ -16,6 +16,7 @@ make -j"$(nproc)" >/dev/null && make install >/dev/null
 source test/pg_cluster.sh
 start_cluster "max_parallel_workers_per_gather = 0" "work_mem = '256MB'"
 q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -c "$1"; }
+qs() { q "$1" >/dev/null; }
 q "CREATE EXTENSION recsys"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "train_mf options: $MF_OPTS"
@@ -47,10 +48,9 @@ psql -X -q -P footer=off -c "SELECT algo,
 psql -X -q -P footer=off -c "SELECT fold, round((metrics->>'rmse')::numeric, 4) AS mf_rmse FROM results WHERE algo = 'mf' ORDER BY fold"
 
 echo "== 1,000,000 generated ratings, train_mf 64 factors x 20 epochs"
-q "SELECT setseed(0.7)"
-q "SELECT setseed(0.7); CREATE TABLE uf AS SELECT u, array_agg(random() - 0.5) AS v, (random() - 0.5) AS b FROM generate_series(0, 49999) u, generate_series(1, 8) GROUP BY u"
-q "SELECT setseed(0.71); CREATE TABLE itf AS SELECT i, array_agg(random() - 0.5) AS v, (random() - 0.5) AS b FROM generate_series(0, 9999) i, generate_series(1, 8) GROUP BY i"
-q "SELECT setseed(0.72); CREATE TABLE gen AS
+qs "SELECT setseed(0.7); CREATE TABLE uf AS SELECT u, array_agg(random() - 0.5) AS v, (random() - 0.5) AS b FROM generate_series(0, 49999) u, generate_series(1, 8) GROUP BY u"
+qs "SELECT setseed(0.71); CREATE TABLE itf AS SELECT i, array_agg(random() - 0.5) AS v, (random() - 0.5) AS b FROM generate_series(0, 9999) i, generate_series(1, 8) GROUP BY i"
+qs "SELECT setseed(0.72); CREATE TABLE gen AS
    SELECT p.u, p.i, 3.5 + uf.b + itf.b + 4 * (SELECT sum(a * b) FROM unnest(uf.v, itf.v) AS t(a, b))
           + 0.5 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) AS r
    FROM (SELECT DISTINCT floor(50000 * random())::int AS u, floor(10000 * random())::int AS i FROM generate_series(1, 1000000)) p
@@ -66,7 +66,7 @@ psql -X -q -c "\\copy gen_train TO '$OUT/gen_train.tsv'" -c "\\copy gen_test TO 
 q "SELECT format('train_baseline: test RMSE %s (what the biases alone explain)',
           round(((SELECT recsys.rating_metrics(m, t.u, t.i, t.r) FROM (SELECT recsys.train_baseline(u, i, r) AS m FROM gen_train) g, gen_test t)->>'rmse')::numeric, 4))"
 for opts in '{"factors": 64, "epochs": 20}' '{"factors": 64, "epochs": 20, "learning_rate": 0.1, "lr_decay": 0.05}'; do
-  q "DROP TABLE IF EXISTS gen_m"
+  q "SET client_min_messages = warning; DROP TABLE IF EXISTS gen_m" >/dev/null
   q "CREATE TABLE gen_m AS SELECT * FROM timed(\$q\$SELECT recsys.train_mf(u, i, r, '$opts') FROM gen_train\$q\$)"
   q "SELECT format('train_mf %s: %s s for the whole statement (%s s in the final function); test RMSE %s (noise sigma 0.5)',
           '$opts', round(secs::numeric, 2), round((recsys.model_info(m)->>'training_seconds')::numeric, 2),
