@@ -128,32 +128,32 @@ CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id small
   RETURNS TABLE(item smallint, score real)
   AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, smallint, integer) IS
-  'The k items most similar to an item (cosine of item factors), the item itself excluded';
+  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model';
 
 
 CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id integer, k integer)
   RETURNS TABLE(item integer, score real)
   AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, integer, integer) IS
-  'The k items most similar to an item (cosine of item factors), the item itself excluded';
+  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model';
 
 CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id bigint, k integer)
   RETURNS TABLE(item bigint, score real)
   AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, bigint, integer) IS
-  'The k items most similar to an item (cosine of item factors), the item itself excluded';
+  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model';
 
 CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id text, k integer)
   RETURNS TABLE(item text, score real)
   AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, text, integer) IS
-  'The k items most similar to an item (cosine of item factors), the item itself excluded';
+  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model';
 
 CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id uuid, k integer)
   RETURNS TABLE(item uuid, score real)
   AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, uuid, integer) IS
-  'The k items most similar to an item (cosine of item factors), the item itself excluded';
+  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model';
 
 CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id smallint, k integer)
   RETURNS TABLE("user" smallint, score real)
@@ -269,6 +269,40 @@ CREATE AGGREGATE @extschema@.train_popularity("user" "any", item "any", weight d
 COMMENT ON AGGREGATE @extschema@.train_popularity("any", "any", double precision, jsonb) IS
   'The popularity baseline: items ranked by number of users with positive feedback (options: measure users|weight, store_seen); recommend skips seen items';
 
+-- ---------------------------------------------------------------------------------
+-- Item-to-item collaborative filtering: a sparse item x item similarity model (each
+-- item's top-N neighbours by cosine, TF-IDF or BM25 weighted co-occurrence). Same ingest,
+-- combine and serialize functions as train_als.
+
+CREATE FUNCTION @extschema@.item_knn_trans(internal, "any", "any") RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_item_knn_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.item_knn_trans(internal, "any", "any", double precision) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_item_knn_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.item_knn_trans(internal, "any", "any", double precision, jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_item_knn_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.item_knn_trans(internal, "any", "any", jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_item_knn_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.item_knn_final(internal) RETURNS @extschema@.model
+  AS 'MODULE_PATHNAME', 'recsys_item_knn_final' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.train_item_knn("user" "any", item "any") (
+  SFUNC = @extschema@.item_knn_trans, STYPE = internal, FINALFUNC = @extschema@.item_knn_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
+  SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_item_knn("user" "any", item "any", weight double precision) (
+  SFUNC = @extschema@.item_knn_trans, STYPE = internal, FINALFUNC = @extschema@.item_knn_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
+  SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_item_knn("user" "any", item "any", weight double precision, options jsonb) (
+  SFUNC = @extschema@.item_knn_trans, STYPE = internal, FINALFUNC = @extschema@.item_knn_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
+  SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_item_knn("user" "any", item "any", options jsonb) (
+  SFUNC = @extschema@.item_knn_trans, STYPE = internal, FINALFUNC = @extschema@.item_knn_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.train_combine,
+  SERIALFUNC = @extschema@.train_serialize, DESERIALFUNC = @extschema@.train_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.train_item_knn("any", "any", double precision, jsonb) IS
+  'Item-kNN: each item''s top-N neighbours by co-occurrence similarity (recommend sums the similarities to the user''s items); options: similarity (cosine|tfidf|bm25), k1, b, shrinkage, min_support, neighbours, binary, store_seen, verbose, threads';
+
 CREATE FUNCTION @extschema@.predict(model @extschema@.model, "user" "any", item "any") RETURNS double precision
   AS 'MODULE_PATHNAME', 'recsys_predict' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.predict(@extschema@.model, "any", "any") IS
@@ -336,7 +370,7 @@ COMMENT ON FUNCTION @extschema@.random_split(bigint, double precision, "any") IS
 
 CREATE FUNCTION @extschema@.cross_validate(
     query text,                          -- a SELECT whose first three columns are user, item, rating (or weight)
-    algorithm text,                      -- 'mf' | 'baseline' | 'als' | 'popularity'
+    algorithm text,                      -- 'mf' | 'baseline' | 'als' | 'popularity' | 'item_knn'
     settings jsonb[] DEFAULT ARRAY['{}'::jsonb],  -- training options, one element per setting
     folds integer DEFAULT 5,
     seed bigint DEFAULT 42,
@@ -379,7 +413,8 @@ BEGIN
     WHEN 'baseline' THEN train_fn := 'train_baseline'; rating_model := true;
     WHEN 'als' THEN train_fn := 'train_als'; rating_model := false;
     WHEN 'popularity' THEN train_fn := 'train_popularity'; rating_model := false;
-    ELSE RAISE EXCEPTION 'cross_validate: unknown algorithm "%" (use mf, baseline, als or popularity)', algorithm
+    WHEN 'item_knn' THEN train_fn := 'train_item_knn'; rating_model := false;
+    ELSE RAISE EXCEPTION 'cross_validate: unknown algorithm "%" (use mf, baseline, als, popularity or item_knn)', algorithm
            USING ERRCODE = 'invalid_parameter_value';
   END CASE;
   IF to_regclass(format('pg_temp.%I', tmp)) IS NOT NULL THEN

@@ -465,6 +465,12 @@ NeighbourView neighbour_view(const ModelView& model, const char* what) {
   return v;
 }
 
+std::string no_user_items_message(const char* what) {
+  return std::string(what) +
+         " needs each user's items; this item_knn model was trained with store_seen = false (retrain it with "
+         "store_seen = true)";
+}
+
 void check_item(const ModelView& model, int64_t item) {
   if (item < 0 || item >= model.n_items())
     fail(ErrorKind::InvalidParameter, "item index " + std::to_string(item) + " is out of range");
@@ -558,10 +564,7 @@ int64_t knn_recommend_user(const ModelView& model, int64_t user, int64_t k, bool
     fail(ErrorKind::InvalidParameter, "user index " + std::to_string(user) + " is out of range");
   const uint8_t* csr = model.section(SectionTag::UserItems);
   const float* weights = model.section_as<float>(SectionTag::UserWeights);
-  if (!csr || !weights)
-    fail(ErrorKind::NotSupported,
-         "recommend needs the users' items; this item_knn model was trained with store_seen = false "
-         "(use recommend_from_items with the user's items instead)");
+  if (!csr || !weights) fail(ErrorKind::NotSupported, no_user_items_message("recommend"));
   const int64_t* indptr = reinterpret_cast<const int64_t*>(csr);
   const int32_t* items = reinterpret_cast<const int32_t*>(csr + 8 * (model.n_users() + 1));
   const int64_t b = indptr[user], n = indptr[user + 1] - b;
@@ -598,6 +601,31 @@ int64_t knn_recommend_from_items(const ModelView& model, const std::vector<int64
     *w = weights.empty() ? 1.0f : weights[p];
   };
   return score_from_neighbours(model, nv, pairs, items.size(), excluded, k, out);
+}
+
+float knn_score_pair(const ModelView& model, int64_t user, int64_t item) {
+  NeighbourView nv = neighbour_view(model, "score");
+  check_item(model, item);
+  if (user < 0 || user >= model.n_users())
+    fail(ErrorKind::InvalidParameter, "user index " + std::to_string(user) + " is out of range");
+  const uint8_t* csr = model.section(SectionTag::UserItems);
+  const float* weights = model.section_as<float>(SectionTag::UserWeights);
+  if (!csr || !weights) fail(ErrorKind::NotSupported, no_user_items_message("score"));
+  const int64_t* indptr = reinterpret_cast<const int64_t*>(csr);
+  const int32_t* items = reinterpret_cast<const int32_t*>(csr + 8 * (model.n_users() + 1));
+  // The same additions, in the same order, as score_from_neighbours makes for this item.
+  float score = 0.0f;
+  for (int64_t p = indptr[user]; p < indptr[user + 1]; ++p) {
+    const float w = weights[p];
+    if (!(w > 0)) continue;
+    const int32_t j = items[p];
+    for (int64_t q = nv.indptr[j]; q < nv.indptr[j + 1]; ++q)
+      if (nv.indices[q] == item) {
+        score += w * nv.scores[q];
+        break;
+      }
+  }
+  return score;
 }
 
 }  // namespace recsys

@@ -141,4 +141,10 @@ int64_t knn_recommend_from_items(const ModelView& model, const std::vector<int64
                                  const std::vector<float>& weights, int64_t k, bool exclude_given,
                                  std::vector<Scored>& out);
 
+// The score knn_recommend_user gives `item` for `user`: sum over the user's items j of
+// w(u, j) * sim(j, item), summed in the same order, so it equals the recommended score
+// exactly (0 when no list of the user's items holds the item). Throws NotSupported
+// without the users' items (store_seen = false).
+float knn_score_pair(const ModelView& model, int64_t user, int64_t item);
+
 }  // namespace recsys

@@ -4,6 +4,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
+
+#include "content.h"
+#include "knn.h"
 #ifdef __AVX__
 #include <immintrin.h>
 #endif
@@ -107,6 +111,51 @@ void require_seen(const ModelView& m, const char* what) {
 
 }  // namespace
 
+const char* serving_call_name(ServingCall call) {
+  switch (call) {
+    case ServingCall::Recommend: return "recommend";
+    case ServingCall::RecommendAll: return "recommend_all";
+    case ServingCall::SimilarItems: return "similar_items";
+    case ServingCall::SimilarUsers: return "similar_users";
+    case ServingCall::Score: return "score";
+    case ServingCall::UserFactors: return "user_factors";
+    case ServingCall::ItemFactors: return "item_factors";
+    case ServingCall::RankingMetrics: return "ranking_metrics";
+  }
+  return "serving";
+}
+
+void check_serving_call(const ModelView& model, ServingCall call) {
+  const std::string what = serving_call_name(call);
+  switch (model.kind()) {
+    case ModelKind::ItemKnn:
+      if (call == ServingCall::SimilarUsers || call == ServingCall::UserFactors || call == ServingCall::ItemFactors)
+        fail(ErrorKind::NotSupported,
+             "item_knn models have no factors, so " + what +
+                 " has no answer: an item-kNN model stores each item's nearest neighbours, not embeddings; use "
+                 "similar_items or recommend, or train a factor model (train_als) for " +
+                 (call == ServingCall::SimilarUsers ? "user similarities" : "embeddings"));
+      return;
+    case ModelKind::Content:
+      if (call == ServingCall::Recommend || call == ServingCall::RecommendAll || call == ServingCall::Score ||
+          call == ServingCall::RankingMetrics)
+        fail(ErrorKind::NotSupported,
+             "a content model has no users, so " + what +
+                 " has no answer: use recsys.recommend_content(model, items[], k) to recommend from a list of "
+                 "items (a basket, a session, a user's history), or similar_items");
+      if (call != ServingCall::SimilarItems)
+        fail(ErrorKind::NotSupported, "a content model has no users and no learned factors, so " + what +
+                                          " has no answer: use similar_items or recsys.recommend_content(model, "
+                                          "items[], k)");
+      return;
+    case ModelKind::KMeans:
+      fail(ErrorKind::NotSupported,
+           "a kmeans model assigns clusters: use recsys.cluster (" + what + " has no answer for a kmeans model)");
+    default:
+      return;
+  }
+}
+
 SeenItems seen_items(const ModelView& model, int64_t user) {
   SeenItems s;
   const uint8_t* csr = model.section(SectionTag::UserItems);
@@ -141,6 +190,8 @@ int64_t recommend_popular_unseen(const ModelView& model, int64_t user, int64_t k
 
 int64_t recommend_user(const ModelView& model, int64_t user, int64_t k, bool exclude_seen,
                        std::vector<Scored>& out) {
+  check_serving_call(model, ServingCall::Recommend);
+  if (model.kind() == ModelKind::ItemKnn) return knn_recommend_user(model, user, k, exclude_seen, out);
   if (exclude_seen) require_seen(model, "recommend");
   if (model.kind() == ModelKind::Popularity) return recommend_popular_unseen(model, user, k, exclude_seen, out);
   require_factors(model, "recommend");
@@ -164,6 +215,7 @@ int64_t recommend_user(const ModelView& model, int64_t user, int64_t k, bool exc
 
 int64_t recommend_popular(const ModelView& model, int64_t k, std::vector<Scored>& out) {
   out.clear();
+  check_serving_call(model, ServingCall::Recommend);
   const int32_t* order = model.section_as<int32_t>(SectionTag::PopularOrder);
   const float* pop = model.section_as<float>(SectionTag::ItemPopularity);
   if (!order || !pop) return 0;
@@ -189,6 +241,9 @@ int64_t cosine_neighbours(const float* factors, const float* norms, int64_t rows
 }  // namespace
 
 int64_t similar_items(const ModelView& model, int64_t item, int64_t k, std::vector<Scored>& out) {
+  check_serving_call(model, ServingCall::SimilarItems);
+  if (model.kind() == ModelKind::ItemKnn) return knn_similar_items(model, item, k, out);
+  if (model.kind() == ModelKind::Content) return content_similar_items(model, item, k, out);
   const float* norms = model.section_as<float>(SectionTag::ItemNorms);
   if (!model.item_factors() || !norms)
     fail(ErrorKind::NotSupported,
@@ -197,6 +252,7 @@ int64_t similar_items(const ModelView& model, int64_t item, int64_t k, std::vect
 }
 
 int64_t similar_users(const ModelView& model, int64_t user, int64_t k, std::vector<Scored>& out) {
+  check_serving_call(model, ServingCall::SimilarUsers);
   const float* norms = model.section_as<float>(SectionTag::UserNorms);
   if (!model.user_factors() || !norms)
     fail(ErrorKind::NotSupported,
@@ -205,6 +261,8 @@ int64_t similar_users(const ModelView& model, int64_t user, int64_t k, std::vect
 }
 
 float score_pair(const ModelView& model, int64_t user, int64_t item) {
+  check_serving_call(model, ServingCall::Score);
+  if (model.kind() == ModelKind::ItemKnn) return knn_score_pair(model, user, item);
   if (model.kind() == ModelKind::Popularity) {
     const float* pop = model.section_as<float>(SectionTag::ItemPopularity);
     return pop ? pop[item] : 0.0f;
@@ -266,9 +324,13 @@ struct RunningTopK {
 void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, int64_t k, bool exclude_seen,
                      int threads, const CancelToken& cancel, std::vector<std::vector<Scored>>& out) {
   out.assign(users.size(), {});
+  check_serving_call(model, ServingCall::RecommendAll);
   if (users.empty() || k <= 0) return;
-  if (exclude_seen) require_seen(model, "recommend_all");
-  if (model.kind() == ModelKind::Popularity) {
+  // Item-kNN scores a user from the neighbour lists of the user's items: no dense
+  // product to batch, so users are handed out one by one, each scored exactly as
+  // recommend does (equal lists).
+  if (model.kind() != ModelKind::ItemKnn && exclude_seen) require_seen(model, "recommend_all");
+  if (model.kind() == ModelKind::Popularity || model.kind() == ModelKind::ItemKnn) {
     parallel_for(static_cast<int64_t>(users.size()), threads, cancel, [&](int64_t j, int) {
       recommend_user(model, users[j], k, exclude_seen, out[j]);
     });

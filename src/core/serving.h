@@ -10,6 +10,19 @@
 
 namespace recsys {
 
+// The serving calls of the SQL API, for check_serving_call.
+enum class ServingCall { Recommend, RecommendAll, SimilarItems, SimilarUsers, Score, UserFactors, ItemFactors,
+                         RankingMetrics };
+const char* serving_call_name(ServingCall call);
+
+// Throws NotSupported, in words that say what to use instead, when the model's kind has
+// no answer to `call`: item_knn models have no factors (similar_users, user_factors,
+// item_factors); content models have no users (recommend, recommend_all, score,
+// ranking_metrics, similar_users, factors: use recommend_content); kmeans models assign
+// clusters (every serving call: use cluster). Other combinations return; the serving
+// functions themselves check what a factor or popularity model lacks.
+void check_serving_call(const ModelView& model, ServingCall call);
+
 // Items of a user's training history (sorted item indices), or an empty span.
 struct SeenItems {
   const int32_t* items = nullptr;
@@ -18,18 +31,23 @@ struct SeenItems {
 SeenItems seen_items(const ModelView& model, int64_t user);
 
 // Top-k items for a known user, best first; seen items skipped when exclude_seen.
-// Throws NotSupported for model kinds without user factors.
+// Factor models score by dot products, popularity models by popularity, item_knn models
+// by the sum of the user's items' stored similarities (knn_recommend_user: only items
+// with a positive score, so possibly fewer than k). Throws NotSupported for content and
+// kmeans models (check_serving_call).
 int64_t recommend_user(const ModelView& model, int64_t user, int64_t k, bool exclude_seen,
                        std::vector<Scored>& out);
 
 // The k most popular items (cold-start answer for unknown users); score = popularity.
 int64_t recommend_popular(const ModelView& model, int64_t k, std::vector<Scored>& out);
 
-// Top-k items by cosine similarity of factors to `item`, the item itself excluded.
+// Top-k items by cosine similarity of factors to `item`, the item itself excluded; for
+// item_knn and content models, the first k entries of the item's stored neighbour list.
 int64_t similar_items(const ModelView& model, int64_t item, int64_t k, std::vector<Scored>& out);
 int64_t similar_users(const ModelView& model, int64_t user, int64_t k, std::vector<Scored>& out);
 
-// The model's score of one (user, item) pair (the same number recommend ranks by).
+// The model's score of one (user, item) pair (the same number recommend ranks by; for
+// item_knn, 0 when none of the user's items lists the item as a neighbour).
 float score_pair(const ModelView& model, int64_t user, int64_t item);
 
 // Fills norms[i] = ||factors row i||.

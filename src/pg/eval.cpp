@@ -1,7 +1,8 @@
 // Rating prediction, evaluation aggregates and deterministic splits:
 //   predict(model, user, item) -> float8
 //   rating_metrics(model, user, item, rating [, options]) -> jsonb   (aggregate)
-//   ranking_metrics(model, user, item [, options]) -> jsonb          (aggregate)
+//   ranking_metrics(model, user, item [, options]) -> jsonb          (aggregate; factor,
+//                                                     popularity and item_knn models)
 //   split_hash(seed, VARIADIC ids) -> float8 in [0, 1)
 #include "pg_support.h"
 
@@ -241,7 +242,11 @@ Datum recsys_ranking_metrics_trans(PG_FUNCTION_ARGS) {
       threads = static_cast<int>(r.get_int("threads", 0, 0, 1024));
       r.reject_unknown();
     });
-    if (m.kind() != ModelKind::Popularity && (m.user_factors() == nullptr || m.item_factors() == nullptr))
+    // Content and kmeans models have no users to rank for (a plain error naming what to
+    // use instead); item_knn ranks by the user's items' neighbour lists.
+    recsys_guard([&] { recsys::check_serving_call(m, recsys::ServingCall::RankingMetrics); });
+    if (m.kind() != ModelKind::Popularity && m.kind() != ModelKind::ItemKnn &&
+        (m.user_factors() == nullptr || m.item_factors() == nullptr))
       ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                       errmsg("ranking_metrics cannot rank with a %s model", recsys::model_kind_name(m.kind()))));
     st = static_cast<RankingState*>(MemoryContextAllocZero(aggctx, sizeof(RankingState)));

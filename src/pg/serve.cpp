@@ -1,6 +1,8 @@
-// Serving: recommend, similar_items, similar_users, score, item_factors, user_factors.
-// Each reads the model in place (cached per backend when TOASTed), computes in the core
-// under the guard into a static buffer, then emits rows after the C++ frames are gone.
+// Serving: recommend, similar_items, similar_users, score, item_factors, user_factors,
+// recommend_all. Each reads the model in place (cached per backend when TOASTed), checks
+// that the model's kind can answer (check_serving_call: e.g. item_knn has no factors),
+// computes in the core under the guard into a static buffer, then emits rows after the
+// C++ frames are gone.
 #include "pg_support.h"
 
 #include <vector>
@@ -27,8 +29,14 @@ PG_FUNCTION_INFO_V1(recsys_user_factors);
 using namespace recsys_pg;
 using recsys::ModelView;
 using recsys::Scored;
+using recsys::ServingCall;
 
 namespace {
+
+// Raises a plain FEATURE_NOT_SUPPORTED error when the model's kind has no answer to `call`.
+void check_call(const ModelView& m, ServingCall call) {
+  recsys_guard([&] { recsys::check_serving_call(m, call); });
+}
 
 // Results of the last core call; static so no C++ object lives on the stack while
 // tuples are built.
@@ -72,6 +80,7 @@ Datum recsys_recommend(PG_FUNCTION_ARGS) {
     }
   }
   ModelView m = model_arg(fcinfo, 0);
+  check_call(m, ServingCall::Recommend);
   Oid user_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
   int32 k = PG_GETARG_INT32(2);
   check_k(k);
@@ -89,9 +98,11 @@ Datum recsys_recommend(PG_FUNCTION_ARGS) {
   return (Datum)0;
 }
 
-// similar_items(model, item, k): items by cosine similarity of their factors.
+// similar_items(model, item, k): items by cosine similarity of their factors, or the
+// item's stored neighbour list (item_knn, content).
 Datum recsys_similar_items(PG_FUNCTION_ARGS) {
   ModelView m = model_arg(fcinfo, 0);
+  check_call(m, ServingCall::SimilarItems);
   Oid type = get_fn_expr_argtype(fcinfo->flinfo, 1);
   int32 k = PG_GETARG_INT32(2);
   check_k(k);
@@ -106,6 +117,7 @@ Datum recsys_similar_items(PG_FUNCTION_ARGS) {
 // similar_users(model, user, k): users by cosine similarity of their factors.
 Datum recsys_similar_users(PG_FUNCTION_ARGS) {
   ModelView m = model_arg(fcinfo, 0);
+  check_call(m, ServingCall::SimilarUsers);
   Oid type = get_fn_expr_argtype(fcinfo->flinfo, 1);
   int32 k = PG_GETARG_INT32(2);
   check_k(k);
@@ -120,6 +132,7 @@ Datum recsys_similar_users(PG_FUNCTION_ARGS) {
 // score(model, user, item): the model's score for one pair; NULL if either is unknown.
 Datum recsys_score(PG_FUNCTION_ARGS) {
   ModelView m = model_arg(fcinfo, 0);
+  check_call(m, ServingCall::Score);
   int64_t user = lookup_key(m.user_keys(), PG_GETARG_DATUM(1), get_fn_expr_argtype(fcinfo->flinfo, 1));
   int64_t item = lookup_key(m.item_keys(), PG_GETARG_DATUM(2), get_fn_expr_argtype(fcinfo->flinfo, 2));
   if (user < 0 || item < 0) PG_RETURN_NULL();
@@ -132,6 +145,7 @@ namespace {
 
 // Emits (id, factors real[]) for every row of a factor matrix.
 void emit_factors(FunctionCallInfo fcinfo, const ModelView& m, bool users) {
+  check_call(m, users ? ServingCall::UserFactors : ServingCall::ItemFactors);
   const float* factors = users ? m.user_factors() : m.item_factors();
   if (factors == nullptr)
     ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -206,6 +220,7 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
     return (Datum)0;
   }
   ModelView m = model_arg(fcinfo, 0);
+  check_call(m, ServingCall::RecommendAll);
   int32 k = PG_GETARG_INT32(1);
   check_k(k);
   // exclude_seen is the first boolean after the type witnesses; users follows it.

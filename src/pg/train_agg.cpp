@@ -1,4 +1,5 @@
-// Training aggregates: train_als(user, item [, weight] [, options]).
+// Training aggregates: train_als, train_mf, train_baseline, train_popularity and
+// train_item_knn, each (user, item [, weight] [, options]).
 //
 // The state is a recsys::TrainingState on the C++ heap, owned by a memory-context
 // callback on the aggregate context, so it is freed on success, error and cancel alike.
@@ -17,6 +18,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 }
 
+#include "knn.h"
 #include "mf.h"
 #include "popularity.h"
 #include "training.h"
@@ -26,6 +28,7 @@ PG_FUNCTION_INFO_V1(recsys_train_trans);
 PG_FUNCTION_INFO_V1(recsys_mf_trans);
 PG_FUNCTION_INFO_V1(recsys_baseline_trans);
 PG_FUNCTION_INFO_V1(recsys_popularity_trans);
+PG_FUNCTION_INFO_V1(recsys_item_knn_trans);
 PG_FUNCTION_INFO_V1(recsys_train_combine);
 PG_FUNCTION_INFO_V1(recsys_train_serialize);
 PG_FUNCTION_INFO_V1(recsys_train_deserialize);
@@ -33,6 +36,7 @@ PG_FUNCTION_INFO_V1(recsys_als_final);
 PG_FUNCTION_INFO_V1(recsys_mf_final);
 PG_FUNCTION_INFO_V1(recsys_baseline_final);
 PG_FUNCTION_INFO_V1(recsys_popularity_final);
+PG_FUNCTION_INFO_V1(recsys_item_knn_final);
 }
 
 using namespace recsys_pg;
@@ -168,6 +172,9 @@ Datum recsys_baseline_trans(PG_FUNCTION_ARGS) {
 }
 Datum recsys_popularity_trans(PG_FUNCTION_ARGS) {
   return train_trans(fcinfo, [](const std::string& j) { (void)recsys::parse_popularity_options(j); });
+}
+Datum recsys_item_knn_trans(PG_FUNCTION_ARGS) {
+  return train_trans(fcinfo, [](const std::string& j) { (void)recsys::parse_item_knn_options(j); });
 }
 
 // Combine: merge the second partial state into the first.
@@ -346,6 +353,20 @@ Datum recsys_popularity_final(PG_FUNCTION_ARGS) {
     recsys::PopularityOptions opts = recsys::parse_popularity_options(st->options_json);
     return [st, opts, log_line](const recsys::CancelToken& cancel) {
       recsys::build_popularity_model(*st, opts, cancel, log_line);
+    };
+  });
+}
+
+// train_item_knn: the sparse item-item similarity model, built on a background job
+// (multi-threaded over items, cancellable) like the other models.
+Datum recsys_item_knn_final(PG_FUNCTION_ARGS) {
+  return train_final(fcinfo, "train_item_knn", [](TrainingState* st, int threads, bool& verbose, auto log_line) {
+    recsys::ItemKnnOptions opts = recsys::parse_item_knn_options(st->options_json);
+    opts.verbose = opts.verbose || verbose;
+    verbose = opts.verbose;
+    int n = recsys::resolve_threads(opts.threads > 0 ? opts.threads : threads);
+    return [st, opts, n, log_line](const recsys::CancelToken& cancel) {
+      recsys::build_item_knn_model(*st, opts, n, cancel, log_line);
     };
   });
 }
