@@ -72,7 +72,7 @@ CREATE TABLE want AS
 CREATE TABLE got AS
   SELECT us.u, r.item, r.score, r.n FROM users us CROSS JOIN km,
     LATERAL recsys.recommend(km.model, us.u, 10) WITH ORDINALITY r(item, score, n);
-SELECT count(*) AS rows, count(DISTINCT u) AS users,
+SELECT count(*) AS rows, count(DISTINCT g.u) AS users,
        count(*) FILTER (WHERE w.u IS NULL) AS not_a_candidate,
        count(*) FILTER (WHERE abs(g.score - w.score) > 1e-4 * greatest(1, w.score)) AS wrong_scores,
        count(*) FILTER (WHERE (g.u, g.item) IN (SELECT u, i FROM pairs)) AS seen_returned
@@ -222,11 +222,19 @@ SELECT recsys.train_item_knn(u, i, w, '{"factors": 8}') FROM inter;
 SELECT recsys.train_item_knn(u, i, w, CASE WHEN u = 5 THEN '{"neighbours": 5}' ELSE '{}' END::jsonb) FROM inter;
 
 -- ---- input rules ----
--- NULL user, item or weight rows are skipped and counted; NULL options mean defaults.
-SELECT recsys.model_info(m)->'parameters'->'rows_skipped' AS rows_skipped,
-       recsys.model_info(m)->>'fingerprint' = (SELECT recsys.model_info(model)->>'fingerprint' FROM km) AS same_model
-FROM (SELECT recsys.train_item_knn(u, i, w, NULL::jsonb) AS m FROM (
-        SELECT u, i, w FROM inter UNION ALL VALUES (NULL, 1, 1.0), (1, NULL, 1.0), (1, 1, NULL)) x) s;
+-- NULL user, item or weight rows are skipped and counted; NULL options mean defaults:
+-- the same neighbour lists as km.
+CREATE TABLE with_nulls AS SELECT recsys.train_item_knn(u, i, w, NULL::jsonb) AS model FROM (
+  SELECT u, i, w FROM inter UNION ALL VALUES (NULL, 1, 1.0), (1, NULL, 1.0), (1, 1, NULL)) x;
+SELECT recsys.model_info(model)->'parameters'->'rows_skipped' AS rows_skipped,
+       recsys.model_info(model)->'parameters'->'rows' AS rows,
+       (recsys.model_info(model)->'parameters') - 'rows_skipped' =
+       (SELECT (recsys.model_info(model)->'parameters') - 'rows_skipped' FROM km) AS same_parameters
+FROM with_nulls;
+SELECT count(*) AS differences FROM (
+  SELECT x.i, s.* FROM items x CROSS JOIN with_nulls CROSS JOIN LATERAL recsys.similar_items(with_nulls.model, x.i, 10) s
+  EXCEPT
+  SELECT x.i, s.* FROM items x CROSS JOIN km CROSS JOIN LATERAL recsys.similar_items(km.model, x.i, 10) s) d;
 -- No usable rows: NULL, as avg() of nothing.
 SELECT recsys.train_item_knn(u, i) IS NULL AS empty_is_null FROM inter WHERE false;
 SELECT recsys.train_item_knn(u, i, w) IS NULL AS all_null_is_null FROM (VALUES (NULL::int, NULL::int, NULL::float8)) v(u, i, w);
@@ -306,6 +314,8 @@ SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
 SET parallel_leader_participation = off;
 EXPLAIN (COSTS OFF) SELECT recsys.train_item_knn(u, i, w, '{"neighbours": 20}'::jsonb) FROM big;
+EXPLAIN (COSTS OFF) CREATE TABLE par AS
+  SELECT recsys.train_item_knn(u, i, w, '{"neighbours": 20}'::jsonb) AS int_model FROM big;
 CREATE TABLE par AS
   SELECT recsys.train_item_knn(u, i, w, '{"neighbours": 20}'::jsonb) AS int_model,
          recsys.train_item_knn('u' || u, 'i' || i, w, '{"similarity": "bm25"}'::jsonb) AS text_model,
