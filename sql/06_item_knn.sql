@@ -5,6 +5,8 @@
 -- parallel aggregation. Scores are checked against sums computed here in SQL, with a
 -- tolerance, never printed.
 SET recsys.threads = 2;
+-- Many small lateral calls over unanalyzed tables: JIT compilation would cost more than the query.
+SET jit = off;
 CREATE SCHEMA t06;
 SET search_path = t06, public;
 
@@ -93,7 +95,7 @@ SELECT count(*) FILTER (WHERE (us.u, r.item) IN (SELECT u, i FROM pairs)) > 0 AS
 FROM users us CROSS JOIN km CROSS JOIN LATERAL recsys.recommend(km.model, us.u, 10, exclude_seen => false) r;
 
 -- recommend_all equals recommend for every user (the same scoring, item for item).
-CREATE TABLE batch AS SELECT * FROM km, recsys.recommend_all(km.model, 10, NULL::int) r;
+CREATE TABLE batch AS SELECT r.* FROM km, recsys.recommend_all(km.model, 10, NULL::int) r;
 SELECT (SELECT count(*) FROM batch) AS batch_rows,
        (SELECT count(*) FROM (SELECT "user", item, score, rank FROM batch
                               EXCEPT SELECT u, item, score, n::int FROM got) d) AS only_in_batch,
@@ -108,10 +110,10 @@ SELECT bool_and(r.score = (SELECT count(*) FROM pairs p WHERE p.i = r.item AND p
        count(*) AS rows
 FROM km, recsys.recommend(km.model, 99999, 5) r;
 SELECT count(*) AS no_cold_start FROM km, recsys.recommend(km.model, 99999, 5, cold_start => false) r;
-SELECT * FROM km, recsys.similar_items(km.model, 99999, 5);
-SELECT * FROM km, recsys.recommend(km.model, 1, 0);
-SELECT * FROM km, recsys.similar_items(km.model, 1, -1);
-SELECT * FROM km, recsys.recommend_all(km.model, 0, NULL::int);
+SELECT x.* FROM km, recsys.similar_items(km.model, 99999, 5) x;
+SELECT x.* FROM km, recsys.recommend(km.model, 1, 0) x;
+SELECT x.* FROM km, recsys.similar_items(km.model, 1, -1) x;
+SELECT x.* FROM km, recsys.recommend_all(km.model, 0, NULL::int) x;
 SELECT recsys.score(km.model, 99999, 1) IS NULL AS unknown_user_score, recsys.score(km.model, 1, 99999) IS NULL AS unknown_item_score FROM km;
 SELECT count(*) AS null_item FROM km, recsys.similar_items(km.model, NULL::int, 5);
 SELECT count(*) AS null_user FROM km, recsys.recommend(km.model, NULL::int, 5);
@@ -120,9 +122,9 @@ SELECT max(n) <= 200 AS within_neighbours FROM (
   SELECT x.i, count(*) AS n FROM items x CROSS JOIN km CROSS JOIN LATERAL recsys.similar_items(km.model, x.i, 100000) s GROUP BY x.i) c;
 
 -- Calls an item-kNN model has no answer to.
-SELECT * FROM km, recsys.similar_users(km.model, 1, 5);
-SELECT * FROM km, recsys.user_factors(km.model);
-SELECT * FROM km, recsys.item_factors(km.model, NULL::int);
+SELECT x.* FROM km, recsys.similar_users(km.model, 1, 5) x;
+SELECT x.* FROM km, recsys.user_factors(km.model) x;
+SELECT x.* FROM km, recsys.item_factors(km.model, NULL::int) x;
 SELECT recsys.predict(km.model, 1, 1) FROM km;
 SELECT recsys.rating_metrics(km.model, u, i, w) FROM km, inter;
 
@@ -203,8 +205,8 @@ CREATE TABLE unseen AS SELECT recsys.train_item_knn(u, i, w, '{"store_seen": fal
 SELECT recsys.model_info(model)->'stores_seen_items' AS stores_seen,
        recsys.model_info(model)->'bytes' < (SELECT recsys.model_info(model)->'bytes' FROM km) AS smaller,
        (SELECT count(*) FROM recsys.similar_items(model, 5, 10)) AS similar_rows FROM unseen;
-SELECT * FROM unseen, recsys.recommend(unseen.model, 1, 5);
-SELECT * FROM unseen, recsys.recommend(unseen.model, 1, 5, exclude_seen => false);
+SELECT x.* FROM unseen, recsys.recommend(unseen.model, 1, 5) x;
+SELECT x.* FROM unseen, recsys.recommend(unseen.model, 1, 5, exclude_seen => false) x;
 SELECT count(*) AS cold_start_rows FROM unseen, recsys.recommend(unseen.model, 99999, 5);
 
 -- Bad options: named in the error, before any row is trained on.
