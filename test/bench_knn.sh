@@ -8,6 +8,9 @@
 # backend itself, before and after training: the increase is what ingest + training
 # took), the model's size, recommend_all over every user, then recommend and
 # similar_items latency (pgbench, prepared statements, known users and items, 1 client).
+# First, if MovieLens-100K is at $RECSYS_ML100K (default ../shared/data/ml-100k): top-10
+# quality on its official folds u1..u5 (train on ratings >= 4 of uN.base, evaluate on
+# ratings >= 4 of uN.test, as test/bench_ratings.sh does for train_als), for a few settings.
 # RECSYS_KNN_OPTIONS (default {}) are the training options, RECSYS_THREADS the threads.
 # Not part of the test run. Installs the extension: run it under the shared lock
 # (flock /tmp/recsys-pg.lock bash test/bench_knn.sh). Timings on a shared machine are noisy.
@@ -34,6 +37,29 @@ q "CREATE FUNCTION bench_ms(sql text) RETURNS float8 LANGUAGE plpgsql AS \$\$
    DECLARE t0 timestamptz := clock_timestamp(); BEGIN EXECUTE sql; RETURN 1000 * extract(epoch FROM clock_timestamp() - t0); END \$\$"
 q "CREATE FUNCTION status_kb(field text) RETURNS bigint LANGUAGE sql AS \$\$
    SELECT (regexp_match(pg_read_file('/proc/self/status'), field || ':\\s+(\\d+)'))[1]::bigint \$\$"
+
+ML="${RECSYS_ML100K:-../shared/data/ml-100k}"
+if [[ -f "$ML/u1.base" ]]; then
+  ML="$(cd "$ML" && pwd)"
+  echo
+  echo "== MovieLens-100K, official folds u1..u5, ratings >= 4 (mean over folds)"
+  q "CREATE TABLE ml_results (fold int, setting text, metrics jsonb, seconds float8)"
+  for f in 1 2 3 4 5; do
+    q "CREATE TABLE base$f (u int, i int, r float8, ts bigint); CREATE TABLE test$f (u int, i int, r float8, ts bigint)"
+    psql -X -q -c "\\copy base$f FROM '$ML/u$f.base'" -c "\\copy test$f FROM '$ML/u$f.test'"
+    for setting in '{}' '{"similarity": "bm25"}' '{"similarity": "tfidf"}' '{"binary": true, "shrinkage": 10}' \
+                   '{"similarity": "bm25", "neighbours": 50}'; do
+      q "INSERT INTO ml_results SELECT $f, '$setting', (SELECT recsys.ranking_metrics(m, t.u, t.i) FROM test$f t WHERE t.r >= 4),
+                (recsys.model_info(m)->>'training_seconds')::float8
+         FROM (SELECT recsys.train_item_knn(u, i, r, '$setting'::jsonb) AS m FROM base$f WHERE r >= 4) k"
+    done
+  done
+  psql -X -q -P footer=off -c "SELECT setting, round(avg((metrics->>'precision')::numeric), 4) AS p_at_10,
+      round(avg((metrics->>'recall')::numeric), 4) AS r_at_10, round(avg((metrics->>'map')::numeric), 4) AS map_at_10,
+      round(avg((metrics->>'ndcg')::numeric), 4) AS ndcg_at_10, round(avg((metrics->>'coverage')::numeric), 4) AS coverage,
+      round(avg(seconds)::numeric, 3) AS train_s
+    FROM ml_results GROUP BY setting ORDER BY avg((metrics->>'ndcg')::numeric) DESC"
+fi
 
 percentiles() {  # pgbench per-transaction logs -> p50/p99 in ms
   cat "$WORK"/log.* | awk '{print $3 / 1000}' | sort -g |
