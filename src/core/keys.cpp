@@ -141,7 +141,9 @@ void KeyInterner::grow() {
   mask_ = mask;
 }
 
-uint32_t KeyInterner::intern_int(int64_t key) {
+// Keys the inline intern_int() did not find in the direct table: new direct keys, keys
+// that make the direct table grow, and keys outside it (hashed).
+uint32_t KeyInterner::intern_int_slow(int64_t key) {
   if (key >= 0 && key < kDirectLimit) {
     uint64_t k = static_cast<uint64_t>(key);
     if (k < direct_.size()) {

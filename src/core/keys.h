@@ -65,7 +65,15 @@ class KeyInterner {
   KeyKind kind() const { return kind_; }
   uint32_t size() const { return static_cast<uint32_t>(count_); }
 
-  uint32_t intern_int(int64_t key);
+  // The hot path of ingest: a dense non-negative key already seen costs one load.
+  uint32_t intern_int(int64_t key) {
+    const uint64_t k = static_cast<uint64_t>(key);  // negative keys wrap past any size
+    if (k < direct_.size()) {
+      const uint32_t v = direct_[k];
+      if (v != 0) return v - 1;
+    }
+    return intern_int_slow(key);
+  }
   uint32_t intern_bytes(const uint8_t* key, uint64_t length);  // text or 16-byte uuid
 
   int64_t int_key(uint32_t id) const { return ints_[id]; }
@@ -105,6 +113,7 @@ class KeyInterner {
   // dense serial IDs, the common case, then cost one memory access and no hashing.
   std::vector<uint32_t> direct_;
   static constexpr int64_t kDirectLimit = int64_t(1) << 24;
+  uint32_t intern_int_slow(int64_t key);
   uint32_t intern_int_hashed(int64_t key);
 };
 

@@ -13,13 +13,11 @@ namespace recsys {
 TrainingState::TrainingState(KeyKind user_kind, uint32_t user_oid, KeyKind item_kind, uint32_t item_oid)
     : users(user_kind), items(item_kind), user_type_oid(user_oid), item_type_oid(item_oid) {}
 
-void TrainingState::add(uint32_t user, uint32_t item, double weight) {
+void TrainingState::reject_weight(double weight) {
   if (!std::isfinite(weight))
     fail(ErrorKind::DataException, std::string("weight must be a finite number, got ") +
                                        (std::isnan(weight) ? "NaN" : (weight > 0 ? "Infinity" : "-Infinity")));
-  if (std::fabs(weight) > 3.0e38)
-    fail(ErrorKind::DataException, "weight " + json_number(weight) + " is out of range for real");
-  log.add(user, item, static_cast<float>(weight));
+  fail(ErrorKind::DataException, "weight " + json_number(weight) + " is out of range for real");
 }
 
 void TrainingState::merge(const TrainingState& other) {
@@ -126,37 +124,65 @@ CsrMatrix build_interaction_matrix(const TrainingState& state, const std::vector
   CsrMatrix m;
   m.rows = rows;
   m.cols = static_cast<int64_t>(item_rank.size());
-  // Counting sort of the rows by user.
+  // Counting sort of the rows by user, straight into the output arrays (no pair buffer:
+  // the peak is the log plus 8 bytes per row).
   std::vector<int64_t> start(static_cast<size_t>(rows) + 1, 0);
   for (uint64_t r = 0; r < n; ++r) ++start[user_rank[state.log[r].user] + 1];
   for (int64_t u = 0; u < rows; ++u) start[u + 1] += start[u];
-  std::vector<std::pair<int32_t, float>> entries(n);
+  m.indices.resize(n);
+  m.values.resize(n);
   {
     std::vector<int64_t> fill(start.begin(), start.end() - 1);
     for (uint64_t r = 0; r < n; ++r) {
       if ((r & 0xFFFFF) == 0) cancel.check();
       const Triplet& t = state.log[r];
-      entries[fill[user_rank[t.user]]++] = {static_cast<int32_t>(item_rank[t.item]), t.weight};
+      const int64_t pos = fill[user_rank[t.user]]++;
+      m.indices[pos] = static_cast<int32_t>(item_rank[t.item]);
+      m.values[pos] = t.weight;
     }
   }
-  // Sort each row by (item, weight) and sum duplicates in double: independent of arrival order.
+  // Per user: sort by (item, weight) and sum duplicates in double, so the result does not
+  // depend on arrival order; rows already strictly ascending (each pair once, as tables
+  // usually hold it) skip the sort. Rows are compacted in place.
   m.indptr.assign(static_cast<size_t>(rows) + 1, 0);
-  m.indices.reserve(n);
-  m.values.reserve(n);
+  std::vector<std::pair<int32_t, float>> row;
+  int64_t out = 0;
+  int32_t* idx = m.indices.data();
+  float* val = m.values.data();
   for (int64_t u = 0; u < rows; ++u) {
     if ((u & 0x3FFF) == 0) cancel.check();
-    auto b = entries.begin() + start[u], e = entries.begin() + start[u + 1];
-    std::sort(b, e);
-    for (auto it = b; it != e;) {
-      int32_t item = it->first;
-      double sum = 0;
-      for (; it != e && it->first == item; ++it) sum += it->second;
-      if (sum != 0.0) {
-        m.indices.push_back(item);
-        m.values.push_back(static_cast<float>(sum));
+    const int64_t b = start[u], e = start[u + 1];
+    bool ascending = true;
+    for (int64_t k = b + 1; k < e && ascending; ++k) ascending = idx[k - 1] < idx[k];
+    if (ascending) {
+      for (int64_t k = b; k < e; ++k) {
+        if (val[k] == 0.0f) continue;
+        idx[out] = idx[k];
+        val[out] = val[k];
+        ++out;
+      }
+    } else {
+      row.clear();
+      for (int64_t k = b; k < e; ++k) row.emplace_back(idx[k], val[k]);
+      std::sort(row.begin(), row.end());
+      for (auto it = row.begin(); it != row.end();) {
+        const int32_t item = it->first;
+        double sum = 0;
+        for (; it != row.end() && it->first == item; ++it) sum += it->second;
+        if (sum != 0.0) {
+          idx[out] = item;
+          val[out] = static_cast<float>(sum);
+          ++out;
+        }
       }
     }
-    m.indptr[u + 1] = static_cast<int64_t>(m.indices.size());
+    m.indptr[u + 1] = out;
+  }
+  m.indices.resize(static_cast<size_t>(out));
+  m.values.resize(static_cast<size_t>(out));
+  if (static_cast<uint64_t>(out) < n - n / 8) {  // many duplicates: return the spare memory
+    m.indices.shrink_to_fit();
+    m.values.shrink_to_fit();
   }
   return m;
 }

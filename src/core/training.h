@@ -1,9 +1,11 @@
 // The state of a training aggregate (interned keys + interaction log), its parallel
 // combine / serialize form, and the pipelines that turn it into a model.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "als.h"
@@ -20,13 +22,27 @@ struct Triplet {
   float weight;
 };
 
-// Append-only storage in fixed-size chunks: no reallocation copies while ingesting.
+// Append-only storage in fixed-size chunks: no reallocation copies while ingesting, and
+// the append is a store plus a counter check.
 class InteractionLog {
  public:
   static constexpr uint64_t kChunk = 1 << 16;
+  InteractionLog() = default;
+  InteractionLog(InteractionLog&& other) noexcept { *this = std::move(other); }
+  InteractionLog& operator=(InteractionLog&& other) noexcept {
+    chunks_ = std::move(other.chunks_);
+    tail_ = other.tail_;
+    fill_ = other.fill_;
+    size_ = other.size_;
+    other.chunks_.clear();
+    other.tail_ = nullptr;
+    other.fill_ = kChunk;
+    other.size_ = 0;
+    return *this;
+  }
   void add(uint32_t user, uint32_t item, float weight) {
-    if (size_ % kChunk == 0) chunks_.emplace_back(new Triplet[kChunk]);
-    chunks_.back()[size_ % kChunk] = Triplet{user, item, weight};
+    if (fill_ == kChunk) new_chunk();
+    tail_[fill_++] = Triplet{user, item, weight};
     ++size_;
   }
   uint64_t size() const { return size_; }
@@ -35,11 +51,20 @@ class InteractionLog {
     chunks_.clear();
     chunks_.shrink_to_fit();
     size_ = 0;
+    tail_ = nullptr;
+    fill_ = kChunk;
   }
   uint64_t memory_bytes() const { return chunks_.size() * kChunk * sizeof(Triplet); }
 
  private:
+  void new_chunk() {
+    chunks_.emplace_back(new Triplet[kChunk]);
+    tail_ = chunks_.back().get();
+    fill_ = 0;
+  }
   std::vector<std::unique_ptr<Triplet[]>> chunks_;
+  Triplet* tail_ = nullptr;  // the last chunk (the chunks never move, so moves keep it valid)
+  uint64_t fill_ = kChunk;   // rows in the last chunk
   uint64_t size_ = 0;
 };
 
@@ -56,8 +81,12 @@ class TrainingState {
   std::string options_json;  // the options of the first row that had any
   uint64_t rows_skipped = 0;  // rows with a NULL user, item or weight
 
-  // Adds one row; throws DataException for a NaN or infinite weight.
-  void add(uint32_t user, uint32_t item, double weight);
+  // Adds one row; throws DataException for a NaN, infinite or out-of-range weight.
+  void add(uint32_t user, uint32_t item, double weight) {
+    if (!(std::fabs(weight) <= 3.0e38)) reject_weight(weight);  // false for NaN too
+    log.add(user, item, static_cast<float>(weight));
+  }
+  [[noreturn]] static void reject_weight(double weight);
   // Appends another state's keys and rows (the combine step of a parallel plan).
   void merge(const TrainingState& other);
 

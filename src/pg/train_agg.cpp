@@ -14,6 +14,7 @@
 
 extern "C" {
 #include "catalog/pg_type.h"
+#include "nodes/primnodes.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 }
@@ -53,6 +54,9 @@ struct StateBox {
   Oid item_base_type;
   int weight_arg;   // argument number of the weight, or -1
   int options_arg;  // argument number of the options, or -1
+  bool options_stable;  // the options argument is a constant or parameter: checked on the first row only
+  MemoryContext aggctx;  // where the box lives
+  bool transient;        // made by deserialize for one combine step; its rows may be moved out
   bool arg_layout_known;
   struct varlena* options_raw;  // the first options value seen (copy in the aggregate context)
   bool options_null_seen;       // a row passed NULL options
@@ -118,11 +122,45 @@ void note_options(StateBox* box, FunctionCallInfo fcinfo, MemoryContext aggctx, 
   std::memcpy(box->options_raw, opts, VARSIZE(opts));
 }
 
-// Transition: intern the user and item IDs and log (user, item, weight).
+// True when the aggregate's options argument is a constant or an external parameter
+// (the usual '{"factors": 64}'), so one check on the first row covers every row. The
+// transition function's own call expression cannot tell (its arguments are stand-ins),
+// so this looks at the Aggref.
+bool options_are_constant(FunctionCallInfo fcinfo, int options_arg) {
+  if (options_arg < 1) return false;
+  Aggref* aggref = AggGetAggref(fcinfo);
+  if (aggref == nullptr || list_length(aggref->args) < options_arg) return false;
+  TargetEntry* te = static_cast<TargetEntry*>(list_nth(aggref->args, options_arg - 1));
+  Node* expr = reinterpret_cast<Node*>(te->expr);
+  while (expr != nullptr && IsA(expr, RelabelType)) expr = reinterpret_cast<Node*>(reinterpret_cast<RelabelType*>(expr)->arg);
+  if (expr == nullptr) return false;
+  if (IsA(expr, Const)) return true;
+  return IsA(expr, Param) && reinterpret_cast<Param*>(expr)->paramkind == PARAM_EXTERN;
+}
+
+// Interns one row's ID whose SQL base type is `base`. Integers take the inline path
+// (the common case: one load from the direct table); other types are read first, since
+// reading them may detoast, and interned under the guard.
+inline uint32_t intern_key(recsys::KeyInterner& keys, Datum value, Oid base) {
+  uint32_t id = 0;
+  switch (base) {
+    case INT4OID: recsys_guard([&] { id = keys.intern_int(DatumGetInt32(value)); }); return id;
+    case INT8OID: recsys_guard([&] { id = keys.intern_int(DatumGetInt64(value)); }); return id;
+    case INT2OID: recsys_guard([&] { id = keys.intern_int(DatumGetInt16(value)); }); return id;
+    default: break;
+  }
+  KeyArg k = key_from_datum(value, base, keys.kind());
+  recsys_guard([&] { id = k.kind == KeyKind::Int ? keys.intern_int(k.int_value) : keys.intern_bytes(k.bytes, k.length); });
+  return id;
+}
+
+// Transition: intern the user and item IDs and log (user, item, weight). Per row this is
+// two interns and one append: the argument layout, ID types and (constant) options are
+// worked out on the first row only.
 Datum train_trans(FunctionCallInfo fcinfo, OptionsValidator validate) {
-  MemoryContext aggctx = aggregate_context(fcinfo, "train_als transition");
   StateBox* box = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<StateBox*>(PG_GETARG_POINTER(0));
   if (box == nullptr) {
+    MemoryContext aggctx = aggregate_context(fcinfo, "train_als transition");
     Oid utype = get_fn_expr_argtype(fcinfo->flinfo, 1);
     Oid itype = get_fn_expr_argtype(fcinfo->flinfo, 2);
     // An untyped literal ('abc') arrives as unknown and is treated, and recorded, as text.
@@ -131,6 +169,7 @@ Datum train_trans(FunctionCallInfo fcinfo, OptionsValidator validate) {
     KeyKind ukind = key_kind_for_type(utype, "user");
     KeyKind ikind = key_kind_for_type(itype, "item");
     box = new_box(aggctx, ukind, utype, ikind, itype);
+    box->aggctx = aggctx;
     box->weight_arg = box->options_arg = -1;
     box->user_base_type = getBaseType(get_fn_expr_argtype(fcinfo->flinfo, 1));
     box->item_base_type = getBaseType(get_fn_expr_argtype(fcinfo->flinfo, 2));
@@ -141,21 +180,20 @@ Datum train_trans(FunctionCallInfo fcinfo, OptionsValidator validate) {
       else
         box->weight_arg = a;
     }
+    box->options_stable = options_are_constant(fcinfo, box->options_arg);
+    note_options(box, fcinfo, aggctx, validate);
+  } else if (!box->options_stable) {
+    note_options(box, fcinfo, box->aggctx, validate);
   }
-  note_options(box, fcinfo, aggctx, validate);
   TrainingState* st = box->state;
   if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || (box->weight_arg >= 0 && PG_ARGISNULL(box->weight_arg))) {
     st->rows_skipped++;
     PG_RETURN_POINTER(box);
   }
-  KeyArg u = key_from_datum(PG_GETARG_DATUM(1), box->user_base_type, st->users.kind());
-  KeyArg i = key_from_datum(PG_GETARG_DATUM(2), box->item_base_type, st->items.kind());
+  uint32_t uid = intern_key(st->users, PG_GETARG_DATUM(1), box->user_base_type);
+  uint32_t iid = intern_key(st->items, PG_GETARG_DATUM(2), box->item_base_type);
   double w = box->weight_arg >= 0 ? PG_GETARG_FLOAT8(box->weight_arg) : 1.0;
-  recsys_guard([&] {
-    uint32_t uid = u.kind == KeyKind::Int ? st->users.intern_int(u.int_value) : st->users.intern_bytes(u.bytes, u.length);
-    uint32_t iid = i.kind == KeyKind::Int ? st->items.intern_int(i.int_value) : st->items.intern_bytes(i.bytes, i.length);
-    st->add(uid, iid, w);
-  });
+  recsys_guard([&] { st->add(uid, iid, w); });
   PG_RETURN_POINTER(box);
 }
 
@@ -187,12 +225,20 @@ Datum recsys_train_combine(PG_FUNCTION_ARGS) {
     PG_RETURN_POINTER(a);
   }
   if (a == nullptr) {
+    if (b->transient) {
+      // A deserialized partial state: adopt it as the running state (no copy). It lives
+      // in the aggregate context, as a new box would.
+      b->transient = false;
+      PG_RETURN_POINTER(b);
+    }
     TrainingState* sb = b->state;
     a = new_box(aggctx, sb->users.kind(), sb->user_type_oid, sb->items.kind(), sb->item_type_oid);
+    a->aggctx = aggctx;
     a->weight_arg = b->weight_arg;
     a->user_base_type = b->user_base_type;
     a->item_base_type = b->item_base_type;
     a->options_arg = b->options_arg;
+    a->options_stable = b->options_stable;
   }
   TrainingState* sa = a->state;
   TrainingState* sb = b->state;
@@ -200,6 +246,11 @@ Datum recsys_train_combine(PG_FUNCTION_ARGS) {
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                     errmsg("training options must be the same for every row of one aggregate")));
   recsys_guard([&] { sa->merge(*sb); });
+  if (b->transient) {
+    // Its rows are now in a: release them at once rather than at the end of the query.
+    delete b->state;
+    b->state = nullptr;
+  }
   PG_RETURN_POINTER(a);
 }
 
@@ -227,6 +278,8 @@ Datum recsys_train_deserialize(PG_FUNCTION_ARGS) {
   const uint8_t* data = reinterpret_cast<const uint8_t*>(VARDATA_ANY(in));
   uint64_t size = VARSIZE_ANY_EXHDR(in);
   StateBox* box = static_cast<StateBox*>(MemoryContextAllocZero(aggctx, sizeof(StateBox)));
+  box->aggctx = aggctx;
+  box->transient = true;
   box->weight_arg = box->options_arg = -1;
   recsys_guard([&] { box->state = TrainingState::deserialize(data, size).release(); });
   box->callback.func = free_state;

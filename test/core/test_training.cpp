@@ -236,6 +236,39 @@ TEST(InteractionMatrix, ExplicitSmallExample) {
   EXPECT_EQ(m.values, (std::vector<float>{-4.0f, 0.5f, 3.0f}));
 }
 
+TEST(InteractionMatrix, AscendingRowsTakeTheFastPathWithTheSameResult) {
+  // User 1 arrives already sorted by item (the fast path) with a zero and a -0 weight to
+  // drop; user 2 is unsorted with a duplicate; user 3 is sorted but repeats an item.
+  auto st = new_state();
+  const std::vector<Row> rows = {{1, "a", 1}, {1, "b", 0}, {1, "c", 2}, {1, "d", -0.0}, {1, "e", -3},
+                                 {2, "c", 1}, {2, "a", 1}, {2, "c", 0.5},
+                                 {3, "a", 1}, {3, "b", 1}, {3, "b", -1}, {3, "e", 4}};
+  add_rows(*st, rows, 0, rows.size());
+  std::vector<uint32_t> uo = st->users.sorted_order(), io = st->items.sorted_order();
+  recsys::CancelToken cancel;
+  recsys::CsrMatrix m =
+      recsys::build_interaction_matrix(*st, recsys::KeyInterner::invert(uo), recsys::KeyInterner::invert(io), cancel);
+  // Items a..e are indices 0..4.
+  EXPECT_EQ(m.indptr, (std::vector<int64_t>{0, 3, 5, 7}));
+  EXPECT_EQ(m.indices, (std::vector<int32_t>{0, 2, 4, 0, 2, 0, 4}));
+  EXPECT_EQ(m.values, (std::vector<float>{1.0f, 2.0f, -3.0f, 1.0f, 1.5f, 1.0f, 4.0f}));
+}
+
+TEST(TrainingState, InteractionLogMovesLeaveAnEmptyLog) {
+  recsys::InteractionLog a;
+  for (uint32_t r = 0; r < 10; ++r) a.add(r, r + 1, 1.0f);
+  recsys::InteractionLog b(std::move(a));
+  EXPECT_EQ(b.size(), 10u);
+  EXPECT_EQ(a.size(), 0u);  // NOLINT(bugprone-use-after-move): the moved-from state is specified
+  a.add(7, 8, 9.0f);        // a moved-from log is usable and does not write into b
+  b.add(10, 11, 1.0f);
+  EXPECT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].user, 7u);
+  EXPECT_EQ(b.size(), 11u);
+  EXPECT_EQ(b[9].item, 10u);
+  EXPECT_EQ(b[10].user, 10u);
+}
+
 TEST(InteractionMatrix, SumIsIndependentOfRowOrder) {
   // Weights whose float sum depends on the order; the matrix must not.
   std::vector<Row> rows = {{1, "x", 1e8}, {1, "x", 1}, {1, "x", -1e8}, {1, "x", 0.25}, {1, "x", 3e-3}};

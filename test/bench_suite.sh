@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# The benchmark suite:   bash test/bench_suite.sh        (not part of the test run)
+#
+# Generates an interaction table shaped like MovieLens-20M (20,000,000 rows, ~138k users,
+# ~27k items, skewed popularity and activity; see test/bench/bench_tool.cpp), loads it
+# with COPY into a throwaway cluster, and prints one table in which every figure is a
+# ratio against a yardstick measured in the same run, so the numbers hold on a noisy
+# shared machine:
+#   ingest   train_als' transition phase vs SELECT sum(weight) over the same table
+#            (serial), and the speed-up of the ingest with 2 parallel workers;
+#   training seconds per ALS iteration at 64 and 128 factors; achieved GFLOP/s vs the
+#            machine's float32 GEMM rate (Eigen, measured here on all cores);
+#   serving  recommend / similar_items p50 and p99 through SQL (pgbench, prepared
+#            statements), vs the core's cost of scoring all items once (matrix-vector
+#            product plus top-k, on the same model); throughput with 2 clients;
+#   batch    recommend_all rows/s and GFLOP/s vs GEMM, and its speed-up over the
+#            LATERAL per-user recommend form (measured on a subset of users);
+#   memory   peak backend memory while training vs the bytes of the interactions
+#            (12 bytes per row) and the factors;
+#   growth   training time and recommend latency at 1/20, 1/4 and all of the rows.
+# Results go to bench-results/ (or $RECSYS_BENCH_OUT): table.txt, results.csv,
+# growth.csv and growth.png (gnuplot).
+#
+# Environment: ROWS (default 20000000), ITERATIONS (ALS iterations of the timed
+# trainings, default 5), RECSYS_THREADS (training and batch threads; default all cores),
+# SECONDS_PER_BENCH (pgbench duration, default 10).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+ROWS="${ROWS:-20000000}"
+ITERS="${ITERATIONS:-5}"
+THREADS="${RECSYS_THREADS:-$(nproc)}"
+PGB_SECONDS="${SECONDS_PER_BENCH:-10}"
+OUT="${RECSYS_BENCH_OUT:-$ROOT/bench-results}"
+SUITE_START=$(date +%s)
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+rm -f "$OUT"/results.csv "$OUT"/growth.csv "$OUT"/table.txt
+say() { printf '[%4d s] %s\n' $(($(date +%s) - SUITE_START)) "$*" >&2; }
+
+# ---------------------------------------------------------------------------------
+# Packages, build, install, the helper program.
+bash test/install_deps.sh
+if ! command -v gnuplot >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]]; then
+    say "installing gnuplot-nox"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null
+  else
+    say "gnuplot is missing (apt-get install gnuplot-nox); the plot will be skipped"
+  fi
+fi
+say "building and installing the extension"
+make -j"$(nproc)" >/dev/null && make install >/dev/null
+TOOL="$OUT/bench_tool"
+say "building the helper program"
+g++ -std=c++17 -O3 -march=native -DEIGEN_DONT_PARALLELIZE -DEIGEN_NO_DEBUG -isystem /usr/include/eigen3 -Isrc/core \
+  test/bench/bench_tool.cpp src/core/serving.cpp src/core/model_format.cpp src/core/topk.cpp src/core/parallel.cpp \
+  src/core/keys.cpp -pthread -o "$TOOL"
+
+source test/pg_cluster.sh
+start_cluster "work_mem = '256MB'" "jit = off" "max_parallel_workers_per_gather = 0" "max_wal_size = '8GB'" \
+  "recsys.model_cache_size = '1GB'"
+WORK="$RECSYS_CLUSTER_DIR/bench"
+mkdir -p "$WORK" && chmod 777 "$WORK"
+q() { psql -X -q -t -A -v ON_ERROR_STOP=1 -c "$1"; }
+q "CREATE EXTENSION recsys"
+q "CREATE FUNCTION bench_ms(sql text) RETURNS float8 LANGUAGE plpgsql AS \$\$
+   DECLARE t0 timestamptz := clock_timestamp(); BEGIN EXECUTE sql; RETURN 1000 * extract(epoch FROM clock_timestamp() - t0); END \$\$"
+# Runs a statement returning one jsonb; returns 'ms|jsonb'.
+q "CREATE FUNCTION bench_json(sql text) RETURNS text LANGUAGE plpgsql AS \$\$
+   DECLARE t0 timestamptz := clock_timestamp(); j jsonb; BEGIN EXECUTE sql INTO j;
+   RETURN (1000 * extract(epoch FROM clock_timestamp() - t0))::text || '|' || j::text; END \$\$"
+SETTINGS="SET recsys.threads = $THREADS;"
+calc() { awk "BEGIN { printf \"%.6g\", $1 }"; }
+best_ms() {  # best_ms SQL [settings]: best of 3 server-side wall times
+  local best="" t
+  for _ in 1 2 3; do
+    t=$(q "$SETTINGS ${2:-} SELECT bench_ms(\$q\$$1\$q\$)" | tail -1)
+    if [[ -z "$best" ]] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
+  done
+  echo "$best"
+}
+
+# Results: one CSV row per figure (section, metric, value, unit, yardstick, yardstick
+# value, ratio, aim, met) and the same as a printed table.
+echo "section,metric,value,unit,yardstick,yardstick_value,ratio,aim,aim_met" >"$OUT/results.csv"
+fmt() {  # a number for the table: 3 significant digits, no exponent for large values
+  [[ -z "$1" ]] && return 0
+  awk -v x="$1" 'BEGIN { a = x < 0 ? -x : x;
+    if (a >= 100) printf "%.0f", x; else if (a >= 10) printf "%.1f", x; else if (a >= 1) printf "%.2f", x;
+    else printf "%.3g", x }'
+}
+record() {  # section figure value unit yardstick yardstick_value ratio aim (e.g. "<= 2")
+  local met="" ratio="$7" aim="${8:-}"
+  if [[ -n "$aim" && -n "$ratio" ]]; then
+    if awk "BEGIN{exit !($ratio ${aim})}"; then met=yes; else met=no; fi
+  fi
+  echo "$1,\"$2\",$3,$4,\"$5\",$6,$ratio,\"$aim\",$met" >>"$OUT/results.csv"
+  printf '%-8s %-50s %10s %-8s %-26s %10s %8s  %s\n' "$1" "$2" "$(fmt "$3")" "$4" "$5" "$(fmt "$6")" "$(fmt "$ratio")" \
+    "${aim:+aim $aim: $met}" >>"$OUT/table.txt"
+}
+
+CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+MACHINE="$(nproc) cores ($CPU), $(awk '/MemTotal/ {printf "%.0f GB", $2 / 1048576}' /proc/meminfo), PostgreSQL $(pg_config --version | awk '{print $2}')"
+say "machine: $MACHINE"
+
+# ---------------------------------------------------------------------------------
+# The machine's float32 GEMM rate (the yardstick of every GFLOP/s figure).
+say "GEMM probe"
+"$TOOL" gemm "$THREADS" >"$WORK/gemm.txt"
+GEMM1=$(awk '$1 == "gemm_gflops_1thread" {print $2}' "$WORK/gemm.txt")
+GEMM=$(awk '$1 == "gemm_gflops_all" {print $2}' "$WORK/gemm.txt")
+
+# ---------------------------------------------------------------------------------
+# Data.
+say "generating and loading $ROWS rows"
+q "CREATE TABLE interactions (user_id integer NOT NULL, item_id integer NOT NULL, weight float8 NOT NULL)"
+"$TOOL" gen "$ROWS" 42 2>"$WORK/gen.txt" | psql -X -q -v ON_ERROR_STOP=1 -c "COPY interactions FROM STDIN"
+LOAD_S=$(($(date +%s) - SUITE_START))
+q "VACUUM ANALYZE interactions"
+read -r NU NI < <(q "SELECT count(DISTINCT user_id), count(DISTINCT item_id) FROM interactions" | tr '|' ' ')
+TABLE_MB=$(q "SELECT pg_total_relation_size('interactions') / 1048576")
+say "data: $ROWS rows, $NU users, $NI items, table $TABLE_MB MB"
+# Growth tables: the first 1/20 and 1/4 of the users (users are generated independently,
+# so a prefix is a random sample of them).
+MAXU=$(q "SELECT max(user_id) FROM interactions")
+for frac in 20 4; do
+  q "CREATE TABLE interactions_$frac AS SELECT * FROM interactions WHERE user_id <= $MAXU / $frac"
+  q "VACUUM ANALYZE interactions_$frac"
+done
+
+# ---------------------------------------------------------------------------------
+# Ingest: the transition phase vs sum(weight), serial, then with 2 parallel workers.
+say "ingest"
+INGEST_OPTS='{"iterations": 0, "factors": 8, "calculate_loss": false}'
+ingest() {  # ingest TABLE SETTINGS -> "statement_ms final_ms"
+  local best="" fin="" r t f
+  for _ in 1 2 3; do
+    r=$(q "$SETTINGS $2 SELECT bench_json(\$q\$SELECT recsys.model_info(recsys.train_als(user_id, item_id, weight, '$INGEST_OPTS')) FROM $1\$q\$)" | tail -1)
+    t=${r%%|*}
+    f=$(echo "${r#*|}" | sed 's/.*"training_seconds": \([0-9.e+-]*\).*/\1/')
+    if [[ -z "$best" ]] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fin=$(calc "$f * 1000"); fi
+  done
+  echo "$best $fin"
+}
+SUM_MS=$(best_ms "SELECT sum(weight) FROM interactions" "SET max_parallel_workers_per_gather = 0;")
+read -r ING_MS ING_FINAL_MS < <(ingest interactions "SET max_parallel_workers_per_gather = 0;")
+TRANS_MS=$(calc "$ING_MS - $ING_FINAL_MS")
+record ingest "transition phase (train_als rows in)" "$(calc "$TRANS_MS / 1000")" s "SELECT sum(weight)" \
+  "$(calc "$SUM_MS / 1000")" "$(calc "$TRANS_MS / $SUM_MS")" "<= 2"
+record ingest "transition rate" "$(calc "$ROWS / $TRANS_MS / 1000")" "M rows/s" "" "" "" ""
+record ingest "0-iteration train_als (+ matrices, model)" "$(calc "$ING_MS / 1000")" s "SELECT sum(weight)" \
+  "$(calc "$SUM_MS / 1000")" "$(calc "$ING_MS / $SUM_MS")" ""
+PSUM_MS=$(best_ms "SELECT sum(weight) FROM interactions" "SET max_parallel_workers_per_gather = 2;")
+read -r PING_MS PING_FINAL_MS < <(ingest interactions "SET max_parallel_workers_per_gather = 2;")
+PTRANS_MS=$(calc "$PING_MS - $PING_FINAL_MS")
+record ingest "transition phase, 2 parallel workers" "$(calc "$PTRANS_MS / 1000")" s "same, serial" \
+  "$(calc "$TRANS_MS / 1000")" "$(calc "$TRANS_MS / $PTRANS_MS")" ""
+record ingest "sum(weight), 2 parallel workers" "$(calc "$PSUM_MS / 1000")" s "same, serial" \
+  "$(calc "$SUM_MS / 1000")" "$(calc "$SUM_MS / $PSUM_MS")" ""
+# Every training aggregate taking (user, item, weight) gets a parallel plan.
+PLANS=""
+for agg in $(q "SELECT p.proname FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
+                JOIN pg_namespace n ON n.oid = p.pronamespace
+                WHERE n.nspname = 'recsys' AND p.proname LIKE 'train%'
+                  AND p.pronargs = 3 AND p.proargtypes[2] = 'float8'::regtype
+                ORDER BY 1"); do
+  plan=$(q "SET max_parallel_workers_per_gather = 2; EXPLAIN SELECT recsys.$agg(user_id, item_id, weight) FROM interactions")
+  if grep -q "Partial Aggregate" <<<"$plan" && grep -q "Workers Planned: 2" <<<"$plan"; then
+    PLANS="$PLANS $agg:parallel"
+  else
+    PLANS="$PLANS $agg:SERIAL"
+  fi
+done
+say "plans:$PLANS"
+
+# ---------------------------------------------------------------------------------
+# Training at 64 and 128 factors; peak backend memory of the 64-factor training.
+# Floating-point work of one iteration (cg_steps = 3, loss on): each half-sweep runs
+# 4 passes (residual + 3 CG steps) of 4f flops per stored pair plus 2f^2 per row
+# (the f x f product), the Gram matrices cost 2f^2 per row, the loss 2f per pair.
+flops_per_iter() {  # nnz users items f
+  calc "4 * (2 * $1 * 4 * $4 + ($2 + $3) * 2 * $4 * $4) + 2 * $4 * $4 * ($2 + $3) + 2 * $1 * $4"
+}
+train() {  # train TABLE FACTORS ITERS TARGET_TABLE -> writes $WORK/train_TARGET.txt: ms|info and status
+  local opts="{\"factors\": $2, \"iterations\": $3, \"seed\": 1}"
+  psql -X -q -t -A -v ON_ERROR_STOP=1 >"$WORK/train_$4.txt" <<SQL
+$SETTINGS
+SELECT bench_ms(\$q\$CREATE TABLE $4 AS SELECT recsys.train_als(user_id, item_id, weight, '$opts') AS model FROM $1\$q\$);
+SELECT recsys.model_info(model) FROM $4;
+SELECT pg_read_file('/proc/self/status');
+SQL
+}
+train_figures() {  # TARGET -> "statement_s sec_per_iter nnz users items hwm_kb shmem_kb file_kb"
+  local f="$WORK/train_$1.txt"
+  local ms info
+  ms=$(sed -n 1p "$f")
+  info=$(sed -n 2p "$f")
+  echo "$info" >"$WORK/info_$1.json"
+  local spi nnz users items
+  spi=$(q "SELECT avg((h->>'seconds')::float8) FROM jsonb_array_elements('$info'::jsonb->'history') h")
+  nnz=$(q "SELECT ('$info'::jsonb->>'interactions')")
+  users=$(q "SELECT ('$info'::jsonb->>'users')")
+  items=$(q "SELECT ('$info'::jsonb->>'items')")
+  local hwm shm fil
+  hwm=$(awk '/^VmHWM/ {print $2}' "$f")
+  shm=$(awk '/^RssShmem/ {print $2}' "$f")
+  fil=$(awk '/^RssFile/ {print $2}' "$f")
+  echo "$(calc "$ms / 1000") $spi $nnz $users $items $hwm $shm $fil"
+}
+say "training, 64 factors x $ITERS iterations"
+train interactions 64 "$ITERS" m64
+read -r T64 SPI64 NNZ U64 I64 HWM SHM FIL < <(train_figures m64)
+F64=$(flops_per_iter "$NNZ" "$U64" "$I64" 64)
+record training "s/iteration, 64 factors ($NNZ pairs)" "$SPI64" s "" "" "" ""
+record training "GFLOP/s, 64 factors" "$(calc "$F64 / $SPI64 / 1e9")" GFLOP/s "GEMM all cores" "$GEMM" \
+  "$(calc "$F64 / $SPI64 / 1e9 / $GEMM")" ""
+say "training, 128 factors x $ITERS iterations"
+train interactions 128 "$ITERS" m128
+read -r T128 SPI128 _ U128 I128 _ _ _ < <(train_figures m128)
+F128=$(flops_per_iter "$NNZ" "$U128" "$I128" 128)
+record training "s/iteration, 128 factors" "$SPI128" s "" "" "" ""
+record training "GFLOP/s, 128 factors" "$(calc "$F128 / $SPI128 / 1e9")" GFLOP/s "GEMM all cores" "$GEMM" \
+  "$(calc "$F128 / $SPI128 / 1e9 / $GEMM")" ""
+q "DROP TABLE m128"
+# Memory: the backend's peak resident memory minus the shared buffers and mapped files
+# it holds at the end, against 12 bytes per input row plus the float32 factors.
+PEAK_MB=$(calc "($HWM - $SHM - $FIL) / 1024")
+DATA_MB=$(calc "($ROWS * 12 + ($U64 + $I64) * 64 * 4) / 1048576")
+record memory "peak backend memory, training 64 factors" "$PEAK_MB" MB "interactions + factors" "$DATA_MB" \
+  "$(calc "$PEAK_MB / $DATA_MB")" "<= 2"
+
+# ---------------------------------------------------------------------------------
+# Serving on the 64-factor model.
+say "serving"
+q "COPY (SELECT model FROM m64) TO STDOUT (FORMAT binary)" >"$WORK/m64.bin"
+"$TOOL" serve "$WORK/m64.bin" "$THREADS" >"$WORK/core.txt"
+core() { awk -v k="$1" '$1 == k {print $2}' "$WORK/core.txt"; }
+percentiles() {  # pgbench per-transaction logs -> "p50_ms p99_ms"
+  cat "$WORK"/log.* | awk '{print $3 / 1000}' | sort -g | awk '{a[NR]=$1} END{printf "%.4f %.4f\n", a[int(NR*0.5)+1], a[int(NR*0.99)+1]}'
+  rm -f "$WORK"/log.*
+}
+pg_bench() {  # script clients seconds -> tps
+  (cd "$WORK" && "$PG_BINDIR/pgbench" -n -M prepared -c "$2" -j "$2" -T "$3" -l --log-prefix="$WORK/log" -f "$1" 2>&1 |
+    awk '/^tps/ {print $3}')
+}
+cat >"$WORK/rec.sql" <<SQL
+\set u random(1, $MAXU)
+SELECT r.item, r.score FROM m64 m, recsys.recommend(m.model, :u, 10) r;
+SQL
+cat >"$WORK/sim.sql" <<SQL
+\set i random(1, $NI)
+SELECT s.item, s.score FROM m64 m, recsys.similar_items(m.model, (SELECT item_id FROM bench_items WHERE n = :i), 10) s;
+SQL
+q "CREATE TABLE bench_items AS SELECT row_number() OVER (ORDER BY item_id) AS n, item_id FROM (SELECT DISTINCT item_id FROM interactions) s;
+   CREATE UNIQUE INDEX ON bench_items (n); ANALYZE bench_items"
+cat >"$WORK/one.sql" <<SQL
+\set u random(1, $MAXU)
+SELECT :u + 1;
+SQL
+pg_bench "$WORK/rec.sql" 1 2 >/dev/null; rm -f "$WORK"/log.*   # warm-up: detoast into each backend's cache
+ONE_TPS=$(pg_bench "$WORK/one.sql" 1 3); read -r ONE50 ONE99 < <(percentiles)
+REC_TPS=$(pg_bench "$WORK/rec.sql" 1 "$PGB_SECONDS"); read -r REC50 REC99 < <(percentiles)
+SIM_TPS=$(pg_bench "$WORK/sim.sql" 1 "$PGB_SECONDS"); read -r SIM50 SIM99 < <(percentiles)
+REC2_TPS=$(pg_bench "$WORK/rec.sql" 2 "$PGB_SECONDS"); read -r REC2_50 REC2_99 < <(percentiles)
+CR50=$(core core_recommend_p50_ms); CR99=$(core core_recommend_p99_ms)
+CS50=$(core core_similar_p50_ms); CS99=$(core core_similar_p99_ms)
+# Overhead = SQL latency - core scoring; the aim is overhead <= scoring.
+record serving "recommend p50 through SQL (1 client)" "$REC50" ms "core scoring p50" "$CR50" \
+  "$(calc "($REC50 - $CR50) / $CR50")" "<= 1"
+record serving "recommend p99 through SQL (1 client)" "$REC99" ms "core scoring p99" "$CR99" \
+  "$(calc "($REC99 - $CR99) / $CR99")" ""
+record serving "similar_items p50 through SQL (1 client)" "$SIM50" ms "core scoring p50" "$CS50" \
+  "$(calc "($SIM50 - $CS50) / $CS50")" "<= 1"
+record serving "similar_items p99 through SQL (1 client)" "$SIM99" ms "core scoring p99" "$CS99" \
+  "$(calc "($SIM99 - $CS99) / $CS99")" ""
+record serving "recommend throughput, 2 clients" "$REC2_TPS" calls/s "1 client" "$REC_TPS" \
+  "$(calc "$REC2_TPS / $REC_TPS")" ""
+record serving "trivial prepared SELECT p50 (pgbench floor)" "$ONE50" ms "" "" "" ""
+
+# ---------------------------------------------------------------------------------
+# Batch: recommend_all vs the LATERAL per-user form on a subset of users.
+say "batch"
+ALL_MS=$(best_ms "SELECT count(*) FROM m64 m, recsys.recommend_all(m.model, 10)")
+SUB=$((U64 < 2000 ? U64 : 2000))
+LAT_MS=$(best_ms "SELECT count(*) FROM (SELECT DISTINCT user_id FROM interactions WHERE user_id <= $SUB) u, m64 m, LATERAL recsys.recommend(m.model, u.user_id, 10) r")
+BATCH_GF=$(calc "2 * $U64 * $I64 * 64 / ($ALL_MS / 1000) / 1e9")
+record batch "recommend_all k=10, all users" "$(calc "$U64 * 10 / $ALL_MS * 1000")" rows/s "" "" "" ""
+record batch "recommend_all GFLOP/s" "$BATCH_GF" GFLOP/s "GEMM all cores" "$GEMM" "$(calc "$BATCH_GF / $GEMM")" ""
+record batch "recommend_all vs LATERAL recommend, per user" "$(calc "$ALL_MS / $U64")" ms "LATERAL ($SUB users)" \
+  "$(calc "$LAT_MS / $SUB")" "$(calc "($LAT_MS / $SUB) / ($ALL_MS / $U64)")" ""
+record batch "core recommend_batch GFLOP/s" "$(core core_batch_gflops)" GFLOP/s "GEMM all cores" "$GEMM" \
+  "$(calc "$(core core_batch_gflops) / $GEMM")" ""
+
+# ---------------------------------------------------------------------------------
+# Growth: training time and latency against data size.
+say "growth"
+echo "rows,users,items,pairs,train_statement_s,seconds_per_iteration,recommend_p50_ms,recommend_p99_ms" >"$OUT/growth.csv"
+for frac in 20 4; do
+  train "interactions_$frac" 64 "$ITERS" "mg$frac"
+  read -r TG SPIG NNZG UG IG _ _ _ < <(train_figures "mg$frac")
+  RG=$(q "SELECT count(*) FROM interactions_$frac")
+  sed "s/m64/mg$frac/" "$WORK/rec.sql" >"$WORK/recg.sql"
+  sed -i "s/random(1, $MAXU)/random(1, $((MAXU / frac)))/" "$WORK/recg.sql"
+  pg_bench "$WORK/recg.sql" 1 1 >/dev/null; rm -f "$WORK"/log.*
+  pg_bench "$WORK/recg.sql" 1 $((PGB_SECONDS / 2 + 1)) >/dev/null; read -r G50 G99 < <(percentiles)
+  echo "$RG,$UG,$IG,$NNZG,$TG,$SPIG,$G50,$G99" >>"$OUT/growth.csv"
+  q "DROP TABLE mg$frac"
+done
+echo "$ROWS,$U64,$I64,$NNZ,$T64,$SPI64,$REC50,$REC99" >>"$OUT/growth.csv"
+while IFS=, read -r r _ _ _ ts spi p50 _; do
+  [[ "$r" == rows ]] && continue
+  record growth "$r rows: s/iteration | train_als statement" "$spi" s "statement s" "$ts" "" ""
+done <"$OUT/growth.csv"
+FIRST_SPI=$(awk -F, 'NR == 2 {print $6}' "$OUT/growth.csv"); FIRST_ROWS=$(awk -F, 'NR == 2 {print $1}' "$OUT/growth.csv")
+record growth "s/iteration growth, all rows vs 1/20" "$(calc "$SPI64 / $FIRST_SPI")" x "rows ratio" \
+  "$(calc "$ROWS / $FIRST_ROWS")" "$(calc "($SPI64 / $FIRST_SPI) / ($ROWS / $FIRST_ROWS)")" ""
+
+if command -v gnuplot >/dev/null 2>&1; then
+  gnuplot <<GP
+set terminal pngcairo size 1000,420 font ",10"
+set output "$OUT/growth.png"
+set datafile separator ","
+set multiplot layout 1,2 title "recsys on MovieLens-20M-shaped data, $(nproc) cores ($CPU)"
+set logscale xy
+set xlabel "interactions (rows)"
+set ylabel "seconds"
+set key top left
+set grid
+set title "train_als, 64 factors"
+plot "$OUT/growth.csv" skip 1 using 1:6 with linespoints lw 2 title "seconds per ALS iteration", \
+     "" skip 1 using 1:5 with linespoints lw 2 title "whole statement ($ITERS iterations)"
+set title "recommend k=10 through SQL (pgbench, 1 client)"
+set ylabel "milliseconds"
+plot "$OUT/growth.csv" skip 1 using 1:7 with linespoints lw 2 title "p50", \
+     "" skip 1 using 1:8 with linespoints lw 2 title "p99"
+unset multiplot
+GP
+fi
+
+# ---------------------------------------------------------------------------------
+TOTAL_S=$(($(date +%s) - SUITE_START))
+{
+  echo "recsys benchmark suite: ROWS=$ROWS ($U64 users, $I64 items, $NNZ distinct pairs), ITERATIONS=$ITERS, threads=$THREADS"
+  echo "machine: $MACHINE; GEMM float32: $GEMM1 GFLOP/s on 1 thread, $GEMM on $THREADS"
+  echo "parallel plans (max_parallel_workers_per_gather = 2):$PLANS"
+  echo "load (generate + COPY): ${LOAD_S} s; suite total: ${TOTAL_S} s; $(date -u '+%Y-%m-%d %H:%M UTC')"
+  printf '%-8s %-50s %10s %-8s %-26s %10s %8s  %s\n' section figure value unit yardstick value ratio aim
+  cat "$OUT/table.txt"
+} >"$OUT/table.tmp" && mv "$OUT/table.tmp" "$OUT/table.txt"
+cat "$OUT/table.txt"
+echo "results: $OUT/table.txt, $OUT/results.csv, $OUT/growth.csv${OUT:+, $OUT/growth.png}"
