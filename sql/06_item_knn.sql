@@ -207,6 +207,7 @@ SELECT recsys.model_info(model)->'stores_seen_items' AS stores_seen,
        (SELECT count(*) FROM recsys.similar_items(model, 5, 10)) AS similar_rows FROM unseen;
 SELECT x.* FROM unseen, recsys.recommend(unseen.model, 1, 5) x;
 SELECT x.* FROM unseen, recsys.recommend(unseen.model, 1, 5, exclude_seen => false) x;
+SELECT recsys.score(unseen.model, 1, 5) FROM unseen;
 SELECT count(*) AS cold_start_rows FROM unseen, recsys.recommend(unseen.model, 99999, 5);
 
 -- Bad options: named in the error, before any row is trained on.
@@ -289,6 +290,22 @@ SELECT (SELECT array_agg(item ORDER BY score DESC, item) FROM blend(us.u, 0, 1, 
        (SELECT array_agg(item ORDER BY score DESC, item) FROM blend(us.u, 1, 0, 10)) =
        (SELECT array_agg(item ORDER BY score DESC, item) FROM als, recsys.recommend(als.model, us.u, 10)) AS als_only
 FROM users us WHERE us.u IN (1, 2, 3) ORDER BY us.u;
+
+-- Cancellation: statement_timeout stops the training, not only the ingest (1.5 million
+-- dense rows are read in well under a second; their similarities take several seconds),
+-- promptly, and the session stays usable.
+SET statement_timeout = '1500ms';
+DO $$
+DECLARE
+  t0 timestamptz := clock_timestamp();
+BEGIN
+  PERFORM recsys.train_item_knn(u, i) FROM generate_series(1, 500) u, generate_series(1, 3000) i;
+  RAISE NOTICE 'training was not cancelled';
+EXCEPTION WHEN query_canceled THEN
+  RAISE NOTICE 'cancelled within 4 s of the start: %', clock_timestamp() - t0 < interval '4 s';
+END $$;
+RESET statement_timeout;
+SELECT count(*) AS session_ok FROM items;
 
 -- ---- evaluation ----
 -- ranking_metrics on item-kNN: a random 20 % held out; item-kNN finds the groups, so it
