@@ -486,3 +486,103 @@ CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer, us
   AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, boolean) IS
   'Top-k for every user (or the users in the array) as (user, item, score, rank): blocked, multi-threaded scoring; IDs in the type of id_type, e.g. NULL::bigint';
+
+-- ---------------------------------------------------------------------------------
+-- Content model: item similarity from product metadata alone (categories, tags, free
+-- text, numbers). One jsonb object of features per row; rows of one item add up.
+
+CREATE FUNCTION @extschema@.content_trans(internal, "any", jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_content_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.content_trans(internal, "any", jsonb, jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_content_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.content_combine(internal, internal) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_content_combine' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.content_serialize(internal) RETURNS bytea
+  AS 'MODULE_PATHNAME', 'recsys_content_serialize' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.content_deserialize(bytea, internal) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_content_deserialize' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.content_final(internal) RETURNS @extschema@.model
+  AS 'MODULE_PATHNAME', 'recsys_content_final' LANGUAGE C PARALLEL SAFE;
+
+CREATE AGGREGATE @extschema@.train_content(item "any", features jsonb) (
+  SFUNC = @extschema@.content_trans, STYPE = internal, FINALFUNC = @extschema@.content_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.content_combine,
+  SERIALFUNC = @extschema@.content_serialize, DESERIALFUNC = @extschema@.content_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_content(item "any", features jsonb, options jsonb) (
+  SFUNC = @extschema@.content_trans, STYPE = internal, FINALFUNC = @extschema@.content_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.content_combine,
+  SERIALFUNC = @extschema@.content_serialize, DESERIALFUNC = @extschema@.content_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.train_content("any", jsonb) IS
+  'Content model from item metadata: features is a jsonb object of field -> string (category, or free text for the text_fields), array (tags) or number (normalized); TF-IDF text, cosine similarity, stored neighbour lists';
+COMMENT ON AGGREGATE @extschema@.train_content("any", jsonb, jsonb) IS
+  'Content model from item metadata; options: weights {"field": w}, text_fields, neighbours, min_df, sublinear_tf, candidate_max_df, verbose, threads';
+
+CREATE FUNCTION @extschema@.recommend_content(model @extschema@.model, items anyarray, k integer,
+    exclude_given boolean DEFAULT true)
+  RETURNS TABLE(item anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_content' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend_content(@extschema@.model, anyarray, integer, boolean) IS
+  'Top-k items of a content model by cosine to the sum of the given items'' feature vectors (a user''s history, a basket); unknown items and NULLs are skipped, no known item gives no rows; the given items are excluded unless exclude_given is false';
+CREATE FUNCTION @extschema@.recommend_content(model @extschema@.model, items anyarray, weights double precision[],
+    k integer, exclude_given boolean DEFAULT true)
+  RETURNS TABLE(item anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_content' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend_content(@extschema@.model, anyarray, double precision[], integer, boolean) IS
+  'recommend_content with one weight per given item (e.g. 3 for a purchase, 1 for a view; negative pushes away)';
+
+CREATE FUNCTION @extschema@.content_similarity(model @extschema@.model, item_a "any", item_b "any") RETURNS real
+  AS 'MODULE_PATHNAME', 'recsys_content_similarity' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.content_similarity(@extschema@.model, "any", "any") IS
+  'Cosine similarity of two items of a content model; NULL when either is not in the model';
+
+-- ---------------------------------------------------------------------------------
+-- k-means: customer segments from any feature vectors (real[], double precision[],
+-- numeric[] or integer arrays).
+
+CREATE FUNCTION @extschema@.kmeans_trans(internal, anyarray, integer) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_kmeans_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_trans(internal, anyarray, integer, jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_kmeans_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_combine(internal, internal) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_kmeans_combine' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_serialize(internal) RETURNS bytea
+  AS 'MODULE_PATHNAME', 'recsys_kmeans_serialize' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_deserialize(bytea, internal) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_kmeans_deserialize' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_final(internal) RETURNS @extschema@.model
+  AS 'MODULE_PATHNAME', 'recsys_kmeans_final' LANGUAGE C PARALLEL SAFE;
+
+CREATE AGGREGATE @extschema@.kmeans(features anyarray, k integer) (
+  SFUNC = @extschema@.kmeans_trans, STYPE = internal, FINALFUNC = @extschema@.kmeans_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.kmeans_combine,
+  SERIALFUNC = @extschema@.kmeans_serialize, DESERIALFUNC = @extschema@.kmeans_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.kmeans(features anyarray, k integer, options jsonb) (
+  SFUNC = @extschema@.kmeans_trans, STYPE = internal, FINALFUNC = @extschema@.kmeans_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = @extschema@.kmeans_combine,
+  SERIALFUNC = @extschema@.kmeans_serialize, DESERIALFUNC = @extschema@.kmeans_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.kmeans(anyarray, integer) IS
+  'k-means clustering of feature vectors (k-means++ seeding, several restarts, deterministic for a seed); returns a model for recsys.cluster';
+COMMENT ON AGGREGATE @extschema@.kmeans(anyarray, integer, jsonb) IS
+  'k-means clustering of feature vectors; options: n_init (4), max_iter (100), tol (1e-4), seed (42), standardize (false), verbose, threads';
+
+CREATE FUNCTION @extschema@.cluster(model @extschema@.model, features anyarray) RETURNS integer
+  AS 'MODULE_PATHNAME', 'recsys_cluster' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.cluster(@extschema@.model, anyarray) IS
+  'The cluster (0 to k - 1) of the nearest centre of a kmeans model for a feature vector';
+
+CREATE FUNCTION @extschema@.kmeans_centroids(model @extschema@.model)
+  RETURNS TABLE(cluster integer, size bigint, centroid real[])
+  AS 'MODULE_PATHNAME', 'recsys_kmeans_centroids' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.kmeans_centroids(@extschema@.model) IS
+  'The clusters of a kmeans model: number, training rows and centre (in the units of the training vectors)';
+
+CREATE FUNCTION @extschema@.user_segments(model @extschema@.model, k integer, options jsonb DEFAULT '{}')
+  RETURNS TABLE("user" text, segment integer)
+  LANGUAGE sql STABLE PARALLEL SAFE
+AS $seg$
+  WITH f AS MATERIALIZED (SELECT u."user", u.factors FROM @extschema@.user_factors(model) u),
+       km AS (SELECT @extschema@.kmeans(f.factors, k, options) AS m FROM f)
+  SELECT f."user", @extschema@.cluster(km.m, f.factors) FROM f, km
+$seg$;
+COMMENT ON FUNCTION @extschema@.user_segments(@extschema@.model, integer, jsonb) IS
+  'User segments of a factor model: k-means (options as recsys.kmeans) on its user factors, one row per user';

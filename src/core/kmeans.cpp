@@ -144,9 +144,9 @@ std::unique_ptr<KMeansState> KMeansState::deserialize(const uint8_t* src, uint64
 // ---------------------------------------------------------------- options
 
 KMeansOptions parse_kmeans_options(const std::string& json) {
-  OptionReader r(json, "train_kmeans");
+  OptionReader r(json, "kmeans");
   KMeansOptions o;
-  if (!r.has("k")) fail(ErrorKind::InvalidParameter, "train_kmeans: option \"k\" (the number of clusters) is required");
+  if (!r.has("k")) fail(ErrorKind::InvalidParameter, "kmeans: option \"k\" (the number of clusters) is required");
   o.k = r.get_int("k", 0, 1, 1000000);
   o.n_init = r.get_int("n_init", 4, 1, 1000);
   o.max_iter = r.get_int("max_iter", 100, 1, 1000000);
@@ -431,7 +431,7 @@ KMeansResult kmeans_fit(const float* x, int64_t n, int64_t d, const KMeansOption
     (void)changed;
     if (options.verbose) {
       char buf[160];
-      std::snprintf(buf, sizeof buf, "train_kmeans: run %lld/%lld inertia %.8g after %lld iterations",
+      std::snprintf(buf, sizeof buf, "kmeans: run %lld/%lld inertia %.8g after %lld iterations",
                     static_cast<long long>(run + 1), static_cast<long long>(options.n_init), inertia,
                     static_cast<long long>(iterations));
       log_line(buf);
@@ -455,9 +455,9 @@ void build_kmeans_model(KMeansState& state, const KMeansOptions& options, int th
   auto t0 = std::chrono::steady_clock::now();
   threads = resolve_threads(threads);
   const int64_t n = state.rows(), d = state.dimension();
-  if (n == 0) fail(ErrorKind::InvalidParameter, "train_kmeans: no rows to cluster");
+  if (n == 0) fail(ErrorKind::InvalidParameter, "kmeans: no rows to cluster");
   if (options.k > n)
-    fail(ErrorKind::InvalidParameter, "train_kmeans: k = " + std::to_string(options.k) + " is more than the " +
+    fail(ErrorKind::InvalidParameter, "kmeans: k = " + std::to_string(options.k) + " is more than the " +
                                           std::to_string(n) + " rows");
   std::vector<float> X = state.matrix();
   state.clear();
@@ -515,7 +515,7 @@ void build_kmeans_model(KMeansState& state, const KMeansOptions& options, int th
     builder->add_array(SectionTag::FeatureScale, fscale);
   }
   h.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (options.verbose) log_line("train_kmeans: done in " + std::to_string(h.train_seconds) + " s");
+  if (options.verbose) log_line("kmeans: done in " + std::to_string(h.train_seconds) + " s");
   state.result = std::move(builder);
 }
 

@@ -31,7 +31,7 @@
 
 namespace recsys {
 
-// The state of the train_kmeans aggregate: the rows' feature vectors, all of one
+// The state of the recsys.kmeans aggregate: the rows' feature vectors, all of one
 // dimension, with combine / serialize for parallel aggregation.
 class KMeansState {
  public:
@@ -79,7 +79,7 @@ struct KMeansOptions {
   bool verbose = false;
   int threads = 0;
 };
-// Parses train_kmeans options ("k" required; "n_init", "max_iter", "tol", "seed",
+// Parses recsys.kmeans options ("k" required; "n_init", "max_iter", "tol", "seed",
 // "standardize", "verbose", "threads"); throws InvalidParameter naming the bad option.
 KMeansOptions parse_kmeans_options(const std::string& json);
 

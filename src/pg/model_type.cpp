@@ -4,12 +4,14 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 extern "C" {
 #include "libpq/pqformat.h"
 #include "utils/jsonb.h"
 }
 
+#include "kmeans.h"
 #include "options.h"
 
 extern "C" {
@@ -28,6 +30,33 @@ void check_alloc_size(uint64_t size) {
   if (size > MaxAllocSize)
     ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
                     errmsg("recsys model of %llu bytes exceeds the 1 GB limit", static_cast<unsigned long long>(size))));
+}
+
+// k-means models: clusters, dimension, inertia, cluster sizes and the centroids in the
+// units of the training vectors.
+void append_kmeans_info(const recsys::ModelView& m, std::string& json) {
+  const int64_t k = recsys::kmeans_clusters(m), d = recsys::kmeans_dimension(m);
+  const int64_t* sizes = m.section_as<int64_t>(recsys::SectionTag::ClusterSizes);
+  std::string params = m.params_json();
+  const size_t at = params.find("\"inertia\": ");
+  std::string inertia = "null";
+  if (at != std::string::npos) {
+    const size_t from = at + 11, to = params.find_first_of(",}", from);
+    inertia = params.substr(from, to - from);
+  }
+  json += ", \"clusters\": " + std::to_string(k) + ", \"dimension\": " + std::to_string(d) +
+          ", \"standardized\": " + (m.section(recsys::SectionTag::FeatureMean) ? "true" : "false") +
+          ", \"inertia\": " + inertia + ", \"sizes\": [";
+  for (int64_t c = 0; c < k; ++c) json += (c ? ", " : "") + std::to_string(sizes[c]);
+  json += "], \"centroids\": [";
+  std::vector<float> centre(static_cast<size_t>(d));
+  for (int64_t c = 0; c < k; ++c) {
+    recsys::kmeans_centroid(m, static_cast<int32_t>(c), true, centre.data());
+    json += c ? ", [" : "[";
+    for (int64_t j = 0; j < d; ++j) json += (j ? ", " : "") + recsys::json_number(centre[j]);
+    json += "]";
+  }
+  json += "]";
 }
 
 }  // namespace
@@ -109,7 +138,9 @@ Datum recsys_model_info(PG_FUNCTION_ARGS) {
               ", \"loss\": " + recsys::json_number(hist[2 * i]) + ", \"seconds\": " + recsys::json_number(hist[2 * i + 1]) +
               "}";
     }
-    json += "]}";
+    json += "]";
+    if (m.kind() == recsys::ModelKind::KMeans) append_kmeans_info(m, json);
+    json += "}";
   });
   Datum result = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str()));
   PG_RETURN_DATUM(result);
