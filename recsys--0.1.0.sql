@@ -586,3 +586,8 @@ AS $seg$
 $seg$;
 COMMENT ON FUNCTION @extschema@.user_segments(@extschema@.model, integer, jsonb) IS
   'User segments of a factor model: k-means (options as recsys.kmeans) on its user factors, one row per user';
+
+CREATE FUNCTION @extschema@.tokenize(input text) RETURNS text[]
+  AS 'MODULE_PATHNAME', 'recsys_tokenize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.tokenize(text) IS
+  'The words train_content takes from a free-text field: runs of letters and digits of any script, lowercased (ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic), no stemming or stop words, one-character ASCII words dropped';

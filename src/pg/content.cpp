@@ -1,6 +1,6 @@
 // The content model in SQL: the train_content(item, features jsonb [, options jsonb])
 // aggregate, recommend_content(model, items[] [, weights[]], k [, exclude_given]) and
-// content_similarity(model, a, b). similar_items on a content model is dispatched by
+// content_similarity(model, a, b), tokenize(text). similar_items on a content model is dispatched by
 // serving (the stored neighbour lists).
 //
 // A row's features are one jsonb object; each member maps a field name to
@@ -39,6 +39,7 @@ PG_FUNCTION_INFO_V1(recsys_content_deserialize);
 PG_FUNCTION_INFO_V1(recsys_content_final);
 PG_FUNCTION_INFO_V1(recsys_recommend_content);
 PG_FUNCTION_INFO_V1(recsys_content_similarity);
+PG_FUNCTION_INFO_V1(recsys_tokenize);
 }
 
 using namespace recsys_pg;
@@ -117,7 +118,9 @@ void add_features(ContentState* st, uint32_t item, Jsonb* jb) {
             st->add_string(item, std::string(key, key_len), std::string(v.val.string.val, v.val.string.len));
           });
         } else if (v.type == jbvNumeric) {
-          const double x = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric)));
+          // Out of double range becomes +-Infinity, which add_number reports by field name.
+          const double x =
+              DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(v.val.numeric)));
           recsys_guard([&] { st->add_number(item, std::string(key, key_len), x); });
         } else if (v.type == jbvBool) {
           const bool b = v.val.boolean;
@@ -300,4 +303,24 @@ Datum recsys_content_similarity(PG_FUNCTION_ARGS) {
   float s = 0;
   recsys_guard([&] { s = recsys::content_similarity(m, a, b); });
   PG_RETURN_FLOAT4(s);
+}
+
+namespace {
+std::vector<std::string> words;
+}  // namespace
+
+// tokenize(text) -> text[]: the words train_content takes from a free-text field.
+Datum recsys_tokenize(PG_FUNCTION_ARGS) {
+  text* t = PG_GETARG_TEXT_PP(0);
+  const char* p = VARDATA_ANY(t);
+  const uint64_t len = VARSIZE_ANY_EXHDR(t);
+  int n = 0;
+  recsys_guard([&] {
+    words = recsys::tokenize_text(p, len);
+    n = static_cast<int>(words.size());
+  });
+  Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * (n > 0 ? n : 1)));
+  for (int i = 0; i < n; ++i)
+    elems[i] = PointerGetDatum(cstring_to_text_with_len(words[i].data(), static_cast<int>(words[i].size())));
+  PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
 }

@@ -113,8 +113,9 @@ Datum recsys_model_send(PG_FUNCTION_ARGS) {
 // model_info(model) -> jsonb: kind, parameters, sizes, training time and loss history.
 Datum recsys_model_info(PG_FUNCTION_ARGS) {
   recsys::ModelView m = model_arg(fcinfo, 0);
-  const char* user_type = format_type_be(m.header->user_type_oid);
-  const char* item_type = format_type_be(m.header->item_type_oid);
+  // k-means models have no IDs (type OID 0): their ID types show as null.
+  const char* user_type = m.header->user_type_oid ? format_type_be(m.header->user_type_oid) : nullptr;
+  const char* item_type = m.header->item_type_oid ? format_type_be(m.header->item_type_oid) : nullptr;
   static std::string json;
   recsys_guard([&] {
     const recsys::ModelHeader& h = *m.header;
@@ -126,8 +127,8 @@ Datum recsys_model_info(PG_FUNCTION_ARGS) {
            ", \"format_version\": " + std::to_string(h.version) + ", \"parameters\": " + m.params_json() +
            ", \"users\": " + std::to_string(h.n_users) + ", \"items\": " + std::to_string(h.n_items) +
            ", \"interactions\": " + std::to_string(h.n_interactions) + ", \"factors\": " + std::to_string(h.factors) +
-           ", \"user_id_type\": " + recsys::json_escape(user_type) +
-           ", \"item_id_type\": " + recsys::json_escape(item_type) + ", \"bytes\": " + std::to_string(m.size) +
+           ", \"user_id_type\": " + (user_type ? recsys::json_escape(user_type) : std::string("null")) +
+           ", \"item_id_type\": " + (item_type ? recsys::json_escape(item_type) : std::string("null")) + ", \"bytes\": " + std::to_string(m.size) +
            ", \"stores_seen_items\": " + (m.section(recsys::SectionTag::UserItems) ? "true" : "false") +
            ", \"training_seconds\": " + recsys::json_number(h.train_seconds) +
            ", \"iterations_run\": " + std::to_string(iters) +
