@@ -210,5 +210,23 @@ FROM par p, ser s;
 RESET max_parallel_workers_per_gather;
 RESET parallel_leader_participation;
 
+-- statement_timeout stops the build (TF-IDF and neighbour lists on background threads):
+-- 60,000 items that all share a tag, every pair a candidate, would take many seconds;
+-- reading them takes a fraction of one. The error comes promptly and the session is fine.
+CREATE TABLE slow AS SELECT n AS id, jsonb_build_object('tags', jsonb_build_array('all', 't' || n % 3)) AS f
+FROM generate_series(1, 60000) n;
+SET statement_timeout = '1s';
+DO $$
+DECLARE
+  t0 timestamptz := clock_timestamp();
+BEGIN
+  PERFORM recsys.train_content(id, f, '{"candidate_max_df": 1}') FROM t09_content.slow;
+  RAISE NOTICE 'training was not cancelled';
+EXCEPTION WHEN query_canceled THEN
+  RAISE NOTICE 'cancelled within 4 s: %', clock_timestamp() - t0 < interval '4 s';
+END $$;
+RESET statement_timeout;
+SELECT count(*) AS session_ok FROM slow;
+
 -- The model round-trips through its text form.
 SELECT recsys.model_info(model::text::recsys.model)->>'fingerprint' = recsys.model_info(model)->>'fingerprint' AS round_trip FROM m;

@@ -50,6 +50,11 @@ SELECT (recsys.model_info(recsys.kmeans(x, 5, '{"n_init": 8, "seed": 3}'))->>'in
     <= (recsys.model_info(recsys.kmeans(x, 5, '{"n_init": 1, "seed": 3}'))->>'inertia')::float8 AS restarts_never_worse
 FROM pts;
 SELECT jsonb_array_length(recsys.model_info(recsys.kmeans(x, 3, '{"n_init": 6}'))->'parameters'->'run_inertia') AS runs FROM pts;
+-- The seeding draws rows by position: ORDER BY inside the aggregate makes the model
+-- independent of the physical row order.
+SELECT (SELECT recsys.model_info(recsys.kmeans(x, 4, '{"seed": 5}' ORDER BY n))->>'fingerprint' FROM pts)
+     = (SELECT recsys.model_info(recsys.kmeans(x, 4, '{"seed": 5}' ORDER BY n))->>'fingerprint'
+        FROM (SELECT * FROM pts ORDER BY random()) shuffled) AS order_by_reproducible;
 
 -- Element types: real[], double precision[], numeric[], integer arrays give the same clusters.
 SELECT count(DISTINCT recsys.model_info(m)->'sizes') AS distinct_size_lists FROM (
@@ -160,6 +165,23 @@ SELECT round(k.centroid[1]) AS hour, round(k.centroid[2]::numeric, 1) AS jakarta
        round(k.centroid[6]::numeric, 1) AS household, round(k.centroid[7]::numeric, 1) AS electronics,
        round(k.centroid[8]::numeric, 1) AS quantity, k.size
 FROM segment_model s, recsys.kmeans_centroids(s.model) k ORDER BY hour;
+
+-- statement_timeout stops the training (k-means++ and Lloyd on background threads):
+-- 1000 restarts of k = 1000 on 20,000 rows would take hours; the error comes promptly.
+CREATE TABLE many AS SELECT n, ARRAY(SELECT random() + 0 * n + 0 * j FROM generate_series(1, 32) j)::real[] AS x
+FROM generate_series(1, 20000) n;
+SET statement_timeout = '1s';
+DO $$
+DECLARE
+  t0 timestamptz := clock_timestamp();
+BEGIN
+  PERFORM recsys.kmeans(x, 1000, '{"n_init": 1000}') FROM t10_kmeans.many;
+  RAISE NOTICE 'training was not cancelled';
+EXCEPTION WHEN query_canceled THEN
+  RAISE NOTICE 'cancelled within 4 s: %', clock_timestamp() - t0 < interval '4 s';
+END $$;
+RESET statement_timeout;
+SELECT count(*) AS session_ok FROM many;
 
 -- Parallel aggregation: the same model as a serial plan.
 CREATE TABLE bigpts AS SELECT n + 1000 * r AS n, x FROM pts, generate_series(0, 19) r;
