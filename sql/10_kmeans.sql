@@ -117,6 +117,8 @@ CREATE TABLE als_in AS SELECT u, i FROM generate_series(1, 60) u, generate_serie
 CREATE TABLE als AS SELECT recsys.train_als(u, i, '{"factors": 4, "iterations": 3, "seed": 1}'::jsonb) AS model FROM als_in;
 SELECT recsys.cluster(model, ARRAY[1, 2, 3, 4]) FROM als;
 SELECT * FROM als, recsys.kmeans_centroids(als.model);
+SELECT * FROM km, recsys.similar_items(km.model, 1, 5) s;
+SELECT * FROM km, recsys.recommend(km.model, 1, 5) r;
 
 -- User segments from a factor model: k-means on user_factors (real[]), then cluster each user.
 CREATE TABLE seg_model AS SELECT recsys.kmeans(f.factors, 3, '{"seed": 1}') AS model FROM als, recsys.user_factors(als.model) f;
