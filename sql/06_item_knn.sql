@@ -266,6 +266,14 @@ SELECT count(*) AS differences FROM (
   FROM items x CROSS JOIN km_text,
        LATERAL recsys.similar_items(km_text.model, 'B00' || lpad(x.i::text, 7, '0'), 10) WITH ORDINALITY s(item, score, n)) d;
 SELECT count(*) AS rows FROM km_text, recsys.recommend(km_text.model, 'A000001', 5);
+-- Integer users, text items: the item type as a typed NULL; the same lists as km.
+CREATE TABLE km_mixed AS SELECT recsys.train_item_knn(u, 'B00' || lpad(i::text, 7, '0'), w) AS model FROM inter;
+SELECT count(*) AS differences FROM (
+  SELECT us.u, r.n, 'B00' || lpad(r.item::text, 7, '0') AS item
+  FROM users us CROSS JOIN km CROSS JOIN LATERAL recsys.recommend(km.model, us.u, 5) WITH ORDINALITY r(item, score, n)
+  EXCEPT
+  SELECT us.u, r.n, r.item
+  FROM users us CROSS JOIN km_mixed CROSS JOIN LATERAL recsys.recommend(km_mixed.model, us.u, 5, NULL::text) WITH ORDINALITY r(item, score, n)) d;
 
 -- ---- blending: ALS and item-kNN for one user in one query ----
 -- Each model's top 50, scores min-max normalised to [0, 1] per list (an item missing

@@ -1,8 +1,9 @@
-// Item-kNN benchmark: training time and peak memory on generated skewed interactions,
-// then knn_recommend_user / knn_similar_items latency.
+// Item-kNN benchmark of the core alone: training time and peak memory on generated skewed
+// interactions, then knn_recommend_user / knn_similar_items latency. The same through SQL
+// (and MovieLens-100K quality): test/bench_knn.sh.
 //
 //   g++ -O3 -march=native -std=c++17 -DEIGEN_DONT_PARALLELIZE -isystem /usr/include/eigen3 -Isrc/core \
-//       test/bench_knn.cpp src/core/{knn,keys,model_format,training,options,serving,sparse,parallel,topk,als}.cpp \
+//       test/bench_knn.cpp src/core/{knn,keys,model_format,training,options,serving,sparse,parallel,topk,als,content}.cpp \
 //       -pthread -o /tmp/bench_knn
 //   /tmp/bench_knn 1000000 50000 10000          # interactions users items [threads=2] [options json]
 //   /tmp/bench_knn 10000000 200000 50000
