@@ -173,6 +173,17 @@ ORDER BY o.k;
 SELECT recsys.model_info(recsys.train_content(n, jsonb_build_object('category', 'Home & Garden')))->'parameters'->'fields'->'category'->'features' AS as_token,
        recsys.model_info(recsys.train_content(n, jsonb_build_object('category', 'Home & Garden'), '{"text_fields": ["category"]}'))->'parameters'->'fields'->'category'->'features' AS as_text
 FROM generate_series(1, 3) n;
+-- "text_fields" may also be one field name.
+SELECT recsys.model_info(recsys.train_content(n, jsonb_build_object('category', 'Home & Garden'), '{"text_fields": "category"}'))->'parameters'->'fields'->'category'->'kinds' AS one_name
+FROM generate_series(1, 3) n;
+-- sublinear_tf: a word used 3 times weighs 1 + ln 3 (or 3 with false); the three words
+-- share one idf, so cosine(1, 2) = tf / (sqrt(tf^2 + 1) * sqrt 2): 0.6383 and 0.6708.
+CREATE TABLE tf AS SELECT * FROM (VALUES (1, 'apple apple apple pear'), (2, 'apple kiwi'), (3, 'pear kiwi')) v(id, d);
+SELECT round(recsys.content_similarity(a.m, 1, 2)::numeric, 4) AS sublinear, round(recsys.content_similarity(b.m, 1, 2)::numeric, 4) AS raw_count
+FROM (SELECT recsys.train_content(id, jsonb_build_object('text', d)) AS m FROM tf) a,
+     (SELECT recsys.train_content(id, jsonb_build_object('text', d), '{"sublinear_tf": false}') AS m FROM tf) b;
+-- One model per group.
+SELECT g, recsys.model_info(recsys.train_content(id, features))->'items' AS items FROM products WHERE g <= 3 GROUP BY g ORDER BY g;
 -- Weighting groups changes the ranking: item 1 shares its category with 2 and its tag with 3
 -- (a tie by default, broken by the lower ID); weighting tags or category decides.
 CREATE TABLE w AS SELECT * FROM (VALUES

@@ -56,6 +56,18 @@ SELECT (SELECT recsys.model_info(recsys.kmeans(x, 4, '{"seed": 5}' ORDER BY n))-
      = (SELECT recsys.model_info(recsys.kmeans(x, 4, '{"seed": 5}' ORDER BY n))->>'fingerprint'
         FROM (SELECT * FROM pts ORDER BY random()) shuffled) AS order_by_reproducible;
 
+-- max_iter and tol bound the Lloyd iterations; threads and verbose do not change the model.
+SELECT recsys.model_info(recsys.kmeans(x, 3, '{"max_iter": 1, "n_init": 1}'))->'parameters'->'iterations' AS max_iter_1,
+       recsys.model_info(recsys.kmeans(x, 3, '{"tol": 1000000, "n_init": 1}'))->'parameters'->'iterations' AS huge_tol
+FROM pts;
+SET client_min_messages = warning;
+SELECT recsys.model_info(recsys.kmeans(x, 3, '{"seed": 7, "threads": 1, "verbose": true}'))->>'fingerprint'
+     = (SELECT recsys.model_info(model)->>'fingerprint' FROM km) AS same_model FROM pts;
+RESET client_min_messages;
+-- One model per group; the model round-trips through its text form.
+SELECT c, recsys.model_info(recsys.kmeans(x, 2))->'parameters'->'rows' AS rows FROM pts GROUP BY c ORDER BY c;
+SELECT recsys.model_info(model::text::recsys.model)->>'fingerprint' = recsys.model_info(model)->>'fingerprint' AS round_trip FROM km;
+
 -- Element types: real[], double precision[], numeric[], integer arrays give the same clusters.
 SELECT count(DISTINCT recsys.model_info(m)->'sizes') AS distinct_size_lists FROM (
   SELECT recsys.kmeans(x::real[], 3, '{"seed": 7}') AS m FROM pts
