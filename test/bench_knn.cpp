@@ -95,6 +95,8 @@ int main(int argc, char** argv) {
   build_item_knn_model(st, o, threads, cancel, [](const std::string& l) { std::printf("  %s\n", l.c_str()); });
   const double train = since(t0);
   const double train_cpu = double(std::clock() - c0) / CLOCKS_PER_SEC;
+  const long hwm_built = status_kb("VmHWM:");
+  std::printf("VmHWM after building the model (before writing it out): %.0f MB\n", hwm_built / 1024.0);
   const uint64_t size = st.result->total_size();
   std::vector<uint64_t> words((size + 7) / 8);
   uint8_t* bytes = reinterpret_cast<uint8_t*>(words.data());
