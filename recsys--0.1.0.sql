@@ -530,6 +530,19 @@ CREATE FUNCTION @extschema@.recommend_content(model @extschema@.model, items any
 COMMENT ON FUNCTION @extschema@.recommend_content(@extschema@.model, anyarray, double precision[], integer, boolean) IS
   'recommend_content with one weight per given item (e.g. 3 for a purchase, 1 for a view; negative pushes away)';
 
+CREATE FUNCTION @extschema@.recommend_for_items(model @extschema@.model, items anyarray, k integer,
+    exclude_given boolean DEFAULT true)
+  RETURNS TABLE(item anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_for_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend_for_items(@extschema@.model, anyarray, integer, boolean) IS
+  'Top-k items for a list of items (a basket, a session, an anonymous visitor) from an item_knn model (sum of the stored similarities) or a content model (as recommend_content); unknown items and NULLs are skipped, the given items excluded unless exclude_given is false';
+CREATE FUNCTION @extschema@.recommend_for_items(model @extschema@.model, items anyarray, weights double precision[],
+    k integer, exclude_given boolean DEFAULT true)
+  RETURNS TABLE(item anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_for_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend_for_items(@extschema@.model, anyarray, double precision[], integer, boolean) IS
+  'recommend_for_items with one weight per given item (item_knn: non-positive weights add nothing; content: negative pushes away)';
+
 CREATE FUNCTION @extschema@.content_similarity(model @extschema@.model, item_a "any", item_b "any") RETURNS real
   AS 'MODULE_PATHNAME', 'recsys_content_similarity' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.content_similarity(@extschema@.model, "any", "any") IS

@@ -38,6 +38,7 @@ PG_FUNCTION_INFO_V1(recsys_content_serialize);
 PG_FUNCTION_INFO_V1(recsys_content_deserialize);
 PG_FUNCTION_INFO_V1(recsys_content_final);
 PG_FUNCTION_INFO_V1(recsys_recommend_content);
+PG_FUNCTION_INFO_V1(recsys_recommend_for_items);
 PG_FUNCTION_INFO_V1(recsys_content_similarity);
 PG_FUNCTION_INFO_V1(recsys_tokenize);
 }
@@ -216,11 +217,23 @@ void require_content(const recsys::ModelView& m, const char* fn) {
 // items by cosine to the (weighted) sum of the given items' feature vectors. Unknown
 // items and NULL elements are skipped (with their weights); when no given item is in
 // the model there are no rows. IDs come back in the array's element type.
-Datum recsys_recommend_content(PG_FUNCTION_ARGS) {
+namespace {
+
+// The body of recommend_content (content models only) and recommend_for_items (content
+// and item_knn models).
+Datum recommend_from_items(FunctionCallInfo fcinfo, const char* fn, bool knn_too) {
   const bool weighted = PG_NARGS() == 5;
   const int k_arg = weighted ? 3 : 2;
   recsys::ModelView m = model_arg(fcinfo, 0);
-  require_content(m, "recommend_content");
+  const bool is_knn = m.kind() == recsys::ModelKind::ItemKnn;
+  if (!knn_too || !is_knn) {
+    if (knn_too && m.kind() != recsys::ModelKind::Content)
+      ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                      errmsg("%s needs an item_knn or content model; this model is %s", fn,
+                             recsys::model_kind_name(m.kind())),
+                      errhint("Factor and popularity models recommend for known users: recsys.recommend.")));
+    require_content(m, fn);
+  }
   int32 k = PG_GETARG_INT32(k_arg);
   check_k(k);
   const bool exclude_given = PG_GETARG_BOOL(k_arg + 1);
@@ -243,16 +256,16 @@ Datum recsys_recommend_content(PG_FUNCTION_ARGS) {
     deconstruct_array(warr, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &wd, &wnulls, &wn);
     if (wn != n)
       ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-                      errmsg("recommend_content: %d weights for %d items; give one weight per item", wn, n)));
+                      errmsg("%s: %d weights for %d items; give one weight per item", fn, wn, n)));
     weights = static_cast<double*>(palloc(sizeof(double) * (n > 0 ? n : 1)));
     for (int i = 0; i < n; ++i) {
       if (wnulls[i])
         ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-                        errmsg("recommend_content: weight %d is NULL", i + 1)));
+                        errmsg("%s: weight %d is NULL", fn, i + 1)));
       weights[i] = DatumGetFloat8(wd[i]);
       if (std::isnan(weights[i]) || std::isinf(weights[i]))
         ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
-                        errmsg("recommend_content: weight %d must be a finite number", i + 1)));
+                        errmsg("%s: weight %d must be a finite number", fn, i + 1)));
     }
   }
   recsys::KeyDictionary dict = m.item_keys();
@@ -275,7 +288,9 @@ Datum recsys_recommend_content(PG_FUNCTION_ARGS) {
         given_weights.assign(w, w + known);
       else
         given_weights.clear();
-      count = recsys::content_recommend_from_items(m, given_items, given_weights, k, exclude_given, content_results);
+      count = is_knn ? recsys::knn_recommend_from_items(m, given_items, given_weights, k, exclude_given, content_results)
+                     : recsys::content_recommend_from_items(m, given_items, given_weights, k, exclude_given,
+                                                            content_results);
     });
   }
   TupleDesc desc;
@@ -290,6 +305,15 @@ Datum recsys_recommend_content(PG_FUNCTION_ARGS) {
   }
   return (Datum)0;
 }
+
+}  // namespace
+
+Datum recsys_recommend_content(PG_FUNCTION_ARGS) { return recommend_from_items(fcinfo, "recommend_content", false); }
+
+// recommend_for_items(model, items anyarray, [weights float8[],] k [, exclude_given]): the
+// same on content models, and on item_knn models score(i) = sum_j w_j * sim(items[j], i)
+// over the stored neighbour lists (non-positive weights add nothing there).
+Datum recsys_recommend_for_items(PG_FUNCTION_ARGS) { return recommend_from_items(fcinfo, "recommend_for_items", true); }
 
 // content_similarity(model, a, b): the cosine of two items' feature vectors; NULL when
 // either is not in the model.
