@@ -43,10 +43,9 @@ void TrainingState::merge(const TrainingState& other) {
       imap[i] = items.intern_bytes(p, len);
     }
   }
-  for (uint64_t r = 0; r < other.log.size(); ++r) {
-    const Triplet& t = other.log[r];
-    log.add(umap[t.user], imap[t.item], t.weight);
-  }
+  other.log.for_each_chunk([&](const Triplet* t, uint64_t count) {
+    for (uint64_t k = 0; k < count; ++k) log.add(umap[t[k].user], imap[t[k].item], t[k].weight);
+  });
   if (options_json.empty()) options_json = other.options_json;
   rows_skipped += other.rows_skipped;
 }
@@ -85,7 +84,10 @@ void TrainingState::serialize(uint8_t* dst) const {
   dst += options_json.size();
   dst = users.write_state(dst);
   dst = items.write_state(dst);
-  for (uint64_t r = 0; r < log.size(); ++r) std::memcpy(dst + r * sizeof(Triplet), &log[r], sizeof(Triplet));
+  log.for_each_chunk([&](const Triplet* t, uint64_t count) {
+    std::memcpy(dst, t, count * sizeof(Triplet));
+    dst += count * sizeof(Triplet);
+  });
 }
 
 std::unique_ptr<TrainingState> TrainingState::deserialize(const uint8_t* src, uint64_t size) {
@@ -107,12 +109,11 @@ std::unique_ptr<TrainingState> TrainingState::deserialize(const uint8_t* src, ui
   if (h.rows > static_cast<uint64_t>(end - src) / sizeof(Triplet) ||
       static_cast<uint64_t>(end - src) != h.rows * sizeof(Triplet))
     bad();
-  for (uint64_t r = 0; r < h.rows; ++r) {
-    Triplet t;
-    std::memcpy(&t, src + r * sizeof(Triplet), sizeof t);
-    if (t.user >= st->users.size() || t.item >= st->items.size() || !std::isfinite(t.weight)) bad();
-    st->log.add(t.user, t.item, t.weight);
-  }
+  const uint32_t n_users = st->users.size(), n_items = st->items.size();
+  st->log.append_bytes(src, h.rows, [&](const Triplet* t, uint64_t count) {
+    for (uint64_t k = 0; k < count; ++k)
+      if (t[k].user >= n_users || t[k].item >= n_items || !std::isfinite(t[k].weight)) bad();
+  });
   st->rows_skipped = h.rows_skipped;
   return st;
 }
@@ -127,19 +128,22 @@ CsrMatrix build_interaction_matrix(const TrainingState& state, const std::vector
   // Counting sort of the rows by user, straight into the output arrays (no pair buffer:
   // the peak is the log plus 8 bytes per row).
   std::vector<int64_t> start(static_cast<size_t>(rows) + 1, 0);
-  for (uint64_t r = 0; r < n; ++r) ++start[user_rank[state.log[r].user] + 1];
+  state.log.for_each_chunk([&](const Triplet* t, uint64_t count) {
+    for (uint64_t k = 0; k < count; ++k) ++start[user_rank[t[k].user] + 1];
+  });
   for (int64_t u = 0; u < rows; ++u) start[u + 1] += start[u];
   m.indices.resize(n);
   m.values.resize(n);
   {
     std::vector<int64_t> fill(start.begin(), start.end() - 1);
-    for (uint64_t r = 0; r < n; ++r) {
-      if ((r & 0xFFFFF) == 0) cancel.check();
-      const Triplet& t = state.log[r];
-      const int64_t pos = fill[user_rank[t.user]]++;
-      m.indices[pos] = static_cast<int32_t>(item_rank[t.item]);
-      m.values[pos] = t.weight;
-    }
+    state.log.for_each_chunk([&](const Triplet* t, uint64_t count) {
+      cancel.check();
+      for (uint64_t k = 0; k < count; ++k) {
+        const int64_t pos = fill[user_rank[t[k].user]]++;
+        m.indices[pos] = static_cast<int32_t>(item_rank[t[k].item]);
+        m.values[pos] = t[k].weight;
+      }
+    });
   }
   // Per user: sort by (item, weight) and sum duplicates in double, so the result does not
   // depend on arrival order; rows already strictly ascending (each pair once, as tables

@@ -3,6 +3,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -44,6 +45,29 @@ class InteractionLog {
     if (fill_ == kChunk) new_chunk();
     tail_[fill_++] = Triplet{user, item, weight};
     ++size_;
+  }
+  // Appends n rows copied from bytes that need not be aligned; check(rows, count) sees
+  // each copied run before it is committed and may throw to reject it.
+  template <class Check>
+  void append_bytes(const uint8_t* src, uint64_t n, Check check) {
+    while (n > 0) {
+      if (fill_ == kChunk) new_chunk();
+      const uint64_t m = n < kChunk - fill_ ? n : kChunk - fill_;
+      std::memcpy(tail_ + fill_, src, m * sizeof(Triplet));
+      check(static_cast<const Triplet*>(tail_ + fill_), m);
+      fill_ += m;
+      size_ += m;
+      src += m * sizeof(Triplet);
+      n -= m;
+    }
+  }
+  // Calls f(rows, count) for each chunk's rows in order (bulk reads without per-row indexing).
+  template <class F>
+  void for_each_chunk(F f) const {
+    for (size_t c = 0; c < chunks_.size(); ++c) {
+      const uint64_t count = c + 1 < chunks_.size() ? kChunk : fill_;
+      f(static_cast<const Triplet*>(chunks_[c].get()), count);
+    }
   }
   uint64_t size() const { return size_; }
   const Triplet& operator[](uint64_t i) const { return chunks_[i / kChunk][i % kChunk]; }
