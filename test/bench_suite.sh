@@ -158,14 +158,14 @@ record ingest "transition phase, 2 parallel workers" "$(calc "$PTRANS_MS / 1000"
   "$(calc "$TRANS_MS / 1000")" "$(calc "$TRANS_MS / $PTRANS_MS")" ""
 record ingest "sum(weight), 2 parallel workers" "$(calc "$PSUM_MS / 1000")" s "same, serial" \
   "$(calc "$SUM_MS / 1000")" "$(calc "$SUM_MS / $PSUM_MS")" ""
-# Every training aggregate taking (user, item, weight) gets a parallel plan.
+# Every training aggregate gets a parallel plan (EXPLAIN only; inputs made from the table).
 PLANS=""
-for agg in $(q "SELECT p.proname FROM pg_aggregate a JOIN pg_proc p ON p.oid = a.aggfnoid
-                JOIN pg_namespace n ON n.oid = p.pronamespace
-                WHERE n.nspname = 'recsys' AND p.proname LIKE 'train%'
-                  AND p.pronargs = 3 AND p.proargtypes[2] = 'float8'::regtype
-                ORDER BY 1"); do
-  plan=$(q "SET max_parallel_workers_per_gather = 2; EXPLAIN SELECT recsys.$agg(user_id, item_id, weight) FROM interactions")
+for call in "train_als(user_id, item_id, weight)" "train_mf(user_id, item_id, weight)" \
+  "train_baseline(user_id, item_id, weight)" "train_popularity(user_id, item_id, weight)" \
+  "train_item_knn(user_id, item_id, weight)" "train_content(item_id, jsonb_build_object('w', weight))" \
+  "kmeans(ARRAY[weight, user_id::float8], 8)"; do
+  agg=${call%%(*}
+  plan=$(q "SET max_parallel_workers_per_gather = 2; EXPLAIN SELECT recsys.$call FROM interactions" 2>/dev/null) || continue
   if grep -q "Partial Aggregate" <<<"$plan" && grep -q "Workers Planned: 2" <<<"$plan"; then
     PLANS="$PLANS $agg:parallel"
   else
