@@ -298,6 +298,11 @@ LAT_MS=$(best_ms "SELECT count(*) FROM generate_series(1, $SUB) u, m64 m, LATERA
 CRM=$(core core_recommend_mean_ms)
 record serving "recommend per call inside one statement (LATERAL)" "$(calc "$LAT_MS / $SUB")" ms "core scoring mean" "$CRM" \
   "$(calc "($LAT_MS / $SUB - $CRM) / $CRM")" "<= 1"
+SUBI=$((NI < 5000 ? NI : 5000))
+SIMIN_MS=$(best_ms "SELECT count(*) FROM bench_items b, m64 m, LATERAL recsys.similar_items(m.model, b.item_id, 10) r WHERE b.n <= $SUBI")
+CSM=$(core core_similar_mean_ms)
+record serving "similar_items per call inside one statement" "$(calc "$SIMIN_MS / $SUBI")" ms "core scoring mean" "$CSM" \
+  "$(calc "($SIMIN_MS / $SUBI - $CSM) / $CSM")" "<= 1"
 
 # ---------------------------------------------------------------------------------
 # Batch: recommend_all vs the LATERAL per-user form on a subset of users.

@@ -17,7 +17,9 @@ struct CsrMatrix {
   int64_t nnz() const { return static_cast<int64_t>(indices.size()); }
 };
 
-// The transpose (item x user), built in O(nnz); rows stay sorted by column.
-CsrMatrix transpose(const CsrMatrix& m);
+// The transpose (item x user), built in O(nnz); rows stay sorted by column. With
+// threads > 1 each thread fills the output rows of its own range of columns (ranges of
+// equal entry counts), scanning the input in order: the same result for any count.
+CsrMatrix transpose(const CsrMatrix& m, int threads = 1);
 
 }  // namespace recsys

@@ -233,7 +233,7 @@ void build_als_model(TrainingState& state, const AlsTrainingOptions& options, in
   CsrMatrix ui = build_interaction_matrix(state, KeyInterner::invert(user_order), KeyInterner::invert(item_order),
                                           cancel);
   state.log.clear();
-  CsrMatrix iu = transpose(ui);
+  CsrMatrix iu = transpose(ui, threads);
   const int64_t nu = ui.rows, ni = ui.cols;
   const int f = options.als.factors;
   uint64_t negatives = 0;

@@ -113,6 +113,25 @@ TEST(SparseTranspose, MatchesDenseTransposeAndKeepsRowsSorted) {
   EXPECT_EQ(back.values, m.values);
 }
 
+TEST(SparseTranspose, ThreadsGiveTheSameMatrix) {
+  // Enough entries (> 65536) for the threaded path; ranges of columns split by entries.
+  const CsrMatrix m = skewed_data(3000, 700, 40.0, 11);
+  ASSERT_GT(m.nnz(), 65536);
+  const CsrMatrix one = transpose(m, 1);
+  for (int threads : {2, 3, 7}) {
+    const CsrMatrix t = transpose(m, threads);
+    EXPECT_EQ(t.rows, one.rows);
+    EXPECT_EQ(t.cols, one.cols);
+    EXPECT_EQ(t.indptr, one.indptr) << threads;
+    EXPECT_EQ(t.indices, one.indices) << threads;
+    EXPECT_EQ(t.values, one.values) << threads;
+  }
+  const CsrMatrix back = transpose(one, 2);
+  EXPECT_EQ(back.indptr, m.indptr);
+  EXPECT_EQ(back.indices, m.indices);
+  EXPECT_EQ(back.values, m.values);
+}
+
 TEST(SparseTranspose, HandlesEmptyMatrices) {
   CsrMatrix m;
   m.rows = 3;
