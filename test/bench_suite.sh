@@ -146,6 +146,8 @@ ingest() {  # ingest TABLE SETTINGS -> "statement_ms final_ms"
   done
   echo "$best $fin"
 }
+# The parallel runs force the plan (no cost threshold), so small ROWS still use the workers.
+PAR2="SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET min_parallel_table_scan_size = 0;"
 SUM_MS=$(best_ms "SELECT sum(weight) FROM interactions" "SET max_parallel_workers_per_gather = 0;")
 read -r ING_MS ING_FINAL_MS < <(ingest interactions "SET max_parallel_workers_per_gather = 0;")
 TRANS_MS=$(calc "$ING_MS - $ING_FINAL_MS")
@@ -154,8 +156,8 @@ record ingest "transition phase (train_als rows in)" "$(calc "$TRANS_MS / 1000")
 record ingest "transition rate" "$(calc "$ROWS / $TRANS_MS / 1000")" "M rows/s" "" "" "" ""
 record ingest "0-iteration train_als (+ matrices, model)" "$(calc "$ING_MS / 1000")" s "SELECT sum(weight)" \
   "$(calc "$SUM_MS / 1000")" "$(calc "$ING_MS / $SUM_MS")" ""
-PSUM_MS=$(best_ms "SELECT sum(weight) FROM interactions" "SET max_parallel_workers_per_gather = 2;")
-read -r PING_MS PING_FINAL_MS < <(ingest interactions "SET max_parallel_workers_per_gather = 2;")
+PSUM_MS=$(best_ms "SELECT sum(weight) FROM interactions" "$PAR2")
+read -r PING_MS PING_FINAL_MS < <(ingest interactions "$PAR2")
 PTRANS_MS=$(calc "$PING_MS - $PING_FINAL_MS")
 record ingest "transition phase, 2 parallel workers" "$(calc "$PTRANS_MS / 1000")" s "same, serial" \
   "$(calc "$TRANS_MS / 1000")" "$(calc "$TRANS_MS / $PTRANS_MS")" ""
@@ -168,7 +170,7 @@ for call in "train_als(user_id, item_id, weight)" "train_mf(user_id, item_id, we
   "train_item_knn(user_id, item_id, weight)" "train_content(item_id, jsonb_build_object('w', weight))" \
   "kmeans(ARRAY[weight, user_id::float8], 8)"; do
   agg=${call%%(*}
-  plan=$(q "SET max_parallel_workers_per_gather = 2; EXPLAIN SELECT recsys.$call FROM interactions" 2>/dev/null) || continue
+  plan=$(q "$PAR2 EXPLAIN SELECT recsys.$call FROM interactions" 2>/dev/null) || continue
   if grep -q "Partial Aggregate" <<<"$plan" && grep -q "Workers Planned: 2" <<<"$plan"; then
     PLANS="$PLANS $agg:parallel"
   else
