@@ -2,6 +2,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -294,13 +295,15 @@ namespace recsys {
 namespace {
 
 constexpr int64_t kBatchUsers = 64;     // users per task
-constexpr int64_t kBatchItems = 2048;   // items per score block (64 x 2048 floats = 512 KB)
+constexpr int64_t kBatchItems = 512;    // items per score block (64 x 512 floats = 128 KB)
 
 // A bounded min-heap keeping the best k (score desc, index asc) seen so far.
 struct RunningTopK {
   std::vector<Scored> heap;
   int64_t k = 0;
-  static bool worse_on_top(const Scored& a, const Scored& b) { return ranks_before(a, b); }
+  struct WorseOnTop {
+    bool operator()(const Scored& a, const Scored& b) const { return ranks_before(a, b); }
+  };
   void reset(int64_t kk) {
     heap.clear();
     k = kk;
@@ -310,19 +313,70 @@ struct RunningTopK {
     Scored c{s, i};
     if (static_cast<int64_t>(heap.size()) < k) {
       heap.push_back(c);
-      std::push_heap(heap.begin(), heap.end(), worse_on_top);
+      std::push_heap(heap.begin(), heap.end(), WorseOnTop());
     } else if (ranks_before(c, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), worse_on_top);
+      std::pop_heap(heap.begin(), heap.end(), WorseOnTop());
       heap.back() = c;
-      std::push_heap(heap.begin(), heap.end(), worse_on_top);
+      std::push_heap(heap.begin(), heap.end(), WorseOnTop());
     }
   }
 };
 
+std::atomic<int64_t> g_scored{0};
+std::atomic<int64_t> g_exhaustive{0};
+
+// The first c >= from with s[c] >= th, or n: eight scores per comparison, since almost
+// every score of a block falls below the running threshold.
+inline int64_t next_at_least(const float* s, int64_t from, int64_t n, float th) {
+  int64_t c = from;
+#ifdef __AVX__
+  const __m256 t = _mm256_set1_ps(th);
+  for (; c + 8 <= n; c += 8) {
+    const int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(s + c), t, _CMP_GE_OQ));
+    if (mask) return c + __builtin_ctz(static_cast<unsigned>(mask));
+  }
+#endif
+  for (; c < n; ++c)
+    if (s[c] >= th) return c;
+  return n;
+}
+
 }  // namespace
 
+BatchStats batch_stats() { return BatchStats{g_scored.load(), g_exhaustive.load()}; }
+
+void build_item_order(const ModelView& model, ItemOrder& order) {
+  require_factors(model, "recommend_all");
+  const int64_t n = model.n_items();
+  const int f = model.factors();
+  const float* Y = model.item_factors();
+  const float* bias = model.section_as<float>(SectionTag::ItemBias);
+  std::vector<float> norm(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    double s = 0;
+    for (int c = 0; c < f; ++c) s += double(Y[i * f + c]) * Y[i * f + c];
+    if (bias) s += double(bias[i]) * bias[i];
+    norm[i] = static_cast<float>(std::sqrt(s));
+  }
+  order.item.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order.item[i] = static_cast<int32_t>(i);
+  std::stable_sort(order.item.begin(), order.item.end(), [&](int32_t a, int32_t b) { return norm[a] > norm[b]; });
+  order.position.resize(static_cast<size_t>(n));
+  for (int64_t p = 0; p < n; ++p) order.position[order.item[p]] = static_cast<int32_t>(p);
+  order.factors.resize(static_cast<size_t>(n) * f);
+  order.bound.resize(static_cast<size_t>(n));
+  order.bias.assign(bias ? static_cast<size_t>(n) : 0, 0.0f);
+  for (int64_t p = 0; p < n; ++p) {
+    const int32_t i = order.item[p];
+    if (f > 0) std::memcpy(order.factors.data() + p * f, Y + int64_t(i) * f, sizeof(float) * f);
+    order.bound[p] = norm[i];
+    if (bias) order.bias[p] = bias[i];
+  }
+}
+
 void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, int64_t k, bool exclude_seen,
-                     int threads, const CancelToken& cancel, std::vector<std::vector<Scored>>& out) {
+                     int threads, const CancelToken& cancel, std::vector<std::vector<Scored>>& out,
+                     const ItemOrder* order) {
   out.assign(users.size(), {});
   check_serving_call(model, ServingCall::RecommendAll);
   if (users.empty() || k <= 0) return;
@@ -337,59 +391,109 @@ void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, 
     return;
   }
   require_factors(model, "recommend_all");
+  ItemOrder local;
+  if (!order || static_cast<int64_t>(order->item.size()) != model.n_items() ||
+      static_cast<int64_t>(order->factors.size()) != model.n_items() * model.factors()) {
+    build_item_order(model, local);
+    order = &local;
+  }
   const int64_t n_items = model.n_items();
   const int f = model.factors();
   const float* X = model.user_factors();
-  const float* Y = model.item_factors();
-  const float* bias = model.section_as<float>(SectionTag::ItemBias);
+  const float* Yo = order->factors.data();
+  const float* bo = order->bias.empty() ? nullptr : order->bias.data();
+  const float* bound = order->bound.data();
+  const int32_t* item_at = order->item.data();
+  const int32_t* position = order->position.data();
+  // A computed dot product can exceed the exact one by a few units in the last place
+  // per term: the bound is widened by that much so that pruning never drops an item
+  // whose computed score would have entered the list.
+  const float slack = 1.0f + 4e-7f * static_cast<float>(f + 8);
   const int64_t tasks = (static_cast<int64_t>(users.size()) + kBatchUsers - 1) / kBatchUsers;
+  std::atomic<int64_t> scored{0};
   parallel_for(tasks, threads, cancel, [&](int64_t task, int) {
     const int64_t j0 = task * kBatchUsers;
     const int64_t nb = std::min<int64_t>(kBatchUsers, static_cast<int64_t>(users.size()) - j0);
-    thread_local RowMatrix xb, scores;
+    thread_local RowMatrix xa, scores;
     thread_local std::vector<RunningTopK> tops;
-    thread_local std::vector<SeenItems> seen;
-    thread_local std::vector<int64_t> seen_pos;
-    xb.resize(nb, f);
-    for (int64_t r = 0; r < nb; ++r)
-      for (int c = 0; c < f; ++c) xb(r, c) = X[users[j0 + r] * f + c];
+    thread_local std::vector<float> xnorm;
+    thread_local std::vector<int32_t> active;
+    // Seen items as bits over item positions, one row of words per user of the batch:
+    // a candidate that beats the threshold is checked with one load.
+    thread_local std::vector<uint64_t> seen_bits;
+    const int64_t words = (n_items + 63) / 64;
+    if (exclude_seen) seen_bits.assign(static_cast<size_t>(nb * words), 0);
     tops.resize(static_cast<size_t>(nb));
-    seen.assign(static_cast<size_t>(nb), SeenItems{});
-    seen_pos.assign(static_cast<size_t>(nb), 0);
+    xnorm.resize(static_cast<size_t>(nb));
+    active.resize(static_cast<size_t>(nb));
     for (int64_t r = 0; r < nb; ++r) {
       tops[r].reset(std::min(k, n_items));
-      if (exclude_seen) seen[r] = seen_items(model, users[j0 + r]);
-    }
-    for (int64_t i0 = 0; i0 < n_items; i0 += kBatchItems) {
-      const int64_t ni = std::min(kBatchItems, n_items - i0);
-      if (f > 0) {
-        scores.noalias() = xb * ConstRowMap(Y + i0 * f, ni, f).transpose();
-      } else {
-        scores.setZero(nb, ni);
+      if (exclude_seen) {
+        const SeenItems sv = seen_items(model, users[j0 + r]);
+        uint64_t* bits = seen_bits.data() + r * words;
+        for (int64_t e = 0; e < sv.count; ++e) {
+          const int32_t p = position[sv.items[e]];
+          bits[p >> 6] |= uint64_t{1} << (p & 63);
+        }
       }
-      for (int64_t r = 0; r < nb; ++r) {
-        float* s = scores.data() + r * ni;
-        if (bias)
-          for (int64_t c = 0; c < ni; ++c) s[c] += bias[i0 + c];
-        // Seen items of this block (sorted lists, walked once per user).
-        const SeenItems& sv = seen[r];
-        int64_t& p = seen_pos[r];
-        while (p < sv.count && sv.items[p] < i0 + ni) s[sv.items[p++] - i0] = -INFINITY;
+      const float* x = X + users[j0 + r] * f;
+      double s = bo ? 1.0 : 0.0;
+      for (int c = 0; c < f; ++c) s += double(x[c]) * x[c];
+      xnorm[r] = static_cast<float>(std::sqrt(s)) * slack;
+      active[r] = static_cast<int32_t>(r);
+    }
+    bool regather = true;
+    int64_t done = 0;
+    for (int64_t p0 = 0; p0 < n_items; p0 += kBatchItems) {
+      // Users whose k-th best beats every item still to come leave the batch.
+      const float cap = bound[p0];
+      size_t kept = 0;
+      for (int32_t r : active)
+        if (!(tops[r].threshold() > xnorm[r] * cap)) active[kept++] = r;
+      if (kept != active.size()) {
+        active.resize(kept);
+        regather = true;
+      }
+      if (active.empty()) break;
+      const int64_t na = static_cast<int64_t>(active.size());
+      if (regather) {
+        xa.resize(na, f);
+        for (int64_t a = 0; a < na; ++a)
+          if (f > 0) std::memcpy(xa.data() + a * f, X + users[j0 + active[a]] * f, sizeof(float) * f);
+        regather = false;
+      }
+      const int64_t ni = std::min(kBatchItems, n_items - p0);
+      if (f > 0) {
+        scores.noalias() = xa * ConstRowMap(Yo + p0 * f, ni, f).transpose();
+      } else {
+        scores.setZero(na, ni);
+      }
+      done += na * ni;
+      for (int64_t a = 0; a < na; ++a) {
+        const int32_t r = active[a];
+        float* s = scores.data() + a * ni;
+        if (bo)
+          for (int64_t c = 0; c < ni; ++c) s[c] += bo[p0 + c];
+        const uint64_t* bits = exclude_seen ? seen_bits.data() + r * words : nullptr;
         RunningTopK& top = tops[r];
         float th = top.threshold();
-        for (int64_t c = 0; c < ni; ++c) {
-          if (s[c] < th || s[c] == -INFINITY) continue;
-          top.offer(s[c], static_cast<int32_t>(i0 + c));
+        for (int64_t c = next_at_least(s, 0, ni, th); c < ni; c = next_at_least(s, c + 1, ni, th)) {
+          const int64_t p = p0 + c;
+          if (bits && (bits[p >> 6] >> (p & 63) & 1)) continue;
+          top.offer(s[c], item_at[p]);
           th = top.threshold();
         }
       }
     }
+    scored += done;
     for (int64_t r = 0; r < nb; ++r) {
       std::vector<Scored>& dst = out[j0 + r];
       dst = tops[r].heap;
       std::sort(dst.begin(), dst.end(), ranks_before);
     }
   });
+  g_scored += scored.load();
+  g_exhaustive += static_cast<int64_t>(users.size()) * n_items;
 }
 
 }  // namespace recsys

@@ -60,12 +60,39 @@ std::vector<int32_t> popularity_order(const std::vector<float>& popularity);
 
 namespace recsys {
 
+// Items of a factor model in decreasing order of the bound on their score: ||y_i||, or
+// ||[y_i, b_i]|| when the model has item biases (score = [x, 1] . [y_i, b_i]), with the
+// factors and biases copied in that order. Built once per model (a sort and a copy of
+// the item factors) and shared by every batch of a recommend_all call.
+struct ItemOrder {
+  std::vector<int32_t> item;      // position -> item index
+  std::vector<int32_t> position;  // item index -> position
+  std::vector<float> factors;  // the item factors, row-major, in that order
+  std::vector<float> bias;     // the item biases in that order (empty without biases)
+  std::vector<float> bound;    // the norms above in that order (non-increasing)
+};
+void build_item_order(const ModelView& model, ItemOrder& order);
+
 // Top-k for many users at once (recommend_all): blocked matrix products of a batch of
 // users against blocks of items (Eigen GEMM), a running top-k per user, seen items
 // excluded; multi-threaded over chunks of users. Memory: threads x chunk x item-block
 // scores plus the results of the given users, never users x items.
-// out[j] receives user users[j]'s list, best first (resized to users.size()).
+// Factor models are scored exactly but not exhaustively: items go in ItemOrder order,
+// and a user leaves its batch as soon as its k-th best score beats ||x|| times the
+// largest item norm still to come (Cauchy-Schwarz), so no unscored item could enter its
+// list. The lists equal those of scoring every item (recommend_user).
+// out[j] receives user users[j]'s list, best first (resized to users.size()). `order`
+// may be null (it is then built here) or come from build_item_order on the same model.
 void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, int64_t k, bool exclude_seen,
-                     int threads, const CancelToken& cancel, std::vector<std::vector<Scored>>& out);
+                     int threads, const CancelToken& cancel, std::vector<std::vector<Scored>>& out,
+                     const ItemOrder* order = nullptr);
+
+// Counters of the last recommend_batch calls on this thread's process (for benchmarks):
+// items scored vs users x items.
+struct BatchStats {
+  int64_t scored = 0;
+  int64_t exhaustive = 0;
+};
+BatchStats batch_stats();
 
 }  // namespace recsys

@@ -205,6 +205,10 @@ PG_FUNCTION_INFO_V1(recsys_recommend_all);
 namespace {
 std::vector<std::vector<Scored>> batch_results;
 std::vector<int64_t> batch_users;
+// Items in decreasing-norm order for the pruned batch scoring: built once per call and
+// shared by all its batches (static, like the buffers above, so that an error raised
+// between batches leaks nothing; the next call rebuilds it).
+recsys::ItemOrder batch_order;
 }  // namespace
 
 // recommend_all(model, k [, id types] [, exclude_seen [, users]]): top-k for every user
@@ -247,7 +251,6 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
     bool* nulls;
     int n;
     deconstruct_array(arr, elem, typlen, typbyval, typalign, &elems, &nulls, &n);
-    std::vector<int64_t> found;
     for (int i = 0; i < n; ++i) {
       if (nulls[i]) continue;
       int64_t u = lookup_key(ukeys, elems[i], elem);
@@ -271,13 +274,16 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
   int threads = recsys::resolve_threads(guc_threads);
   const int64_t batch = 4096;
   const int64_t total = static_cast<int64_t>(users->size());
+  const bool factor_model = m.kind() == recsys::ModelKind::ImplicitAls || m.kind() == recsys::ModelKind::BiasedMf;
+  if (factor_model && total > 0) recsys_guard([&] { recsys::build_item_order(m, batch_order); });
   MemoryContext row_ctx = AllocSetContextCreate(CurrentMemoryContext, "recsys recommend_all", ALLOCSET_SMALL_SIZES);
   for (int64_t b0 = 0; b0 < total; b0 += batch) {
     const int64_t nb = std::min(batch, total - b0);
     recsys_guard([&] {
       std::vector<int64_t> chunk(users->begin() + b0, users->begin() + b0 + nb);
       recsys::CancelToken never;
-      recsys::recommend_batch(m, chunk, k, exclude_seen, threads, never, batch_results);
+      recsys::recommend_batch(m, chunk, k, exclude_seen, threads, never, batch_results,
+                              factor_model ? &batch_order : nullptr);
     });
     for (int64_t j = 0; j < nb; ++j) {
       MemoryContext old = MemoryContextSwitchTo(row_ctx);
@@ -298,5 +304,6 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
     CHECK_FOR_INTERRUPTS();
   }
   MemoryContextDelete(row_ctx);
+  recsys_guard([&] { batch_order = recsys::ItemOrder(); });
   return (Datum)0;
 }
