@@ -27,6 +27,27 @@ SELECT count(*) AS differences FROM (
   SELECT us.u, x.item, x.rn::int FROM (SELECT DISTINCT u FROM inter) us, p,
     LATERAL (SELECT item, row_number() OVER () AS rn FROM recsys.recommend(p.model, us.u, 5)) x) d;
 
+-- recommend on a cached model scores the items in decreasing-norm order and stops once
+-- no item left can enter the list; with the cache off it scores every item. The lists
+-- must be identical: items, scores and order, for an ALS and a biased MF model.
+CREATE TABLE mf AS SELECT recsys.train_mf(u, i, 1 + (u * i) % 5, '{"factors": 6, "epochs": 5, "seed": 3}') AS model
+FROM inter;
+CREATE FUNCTION lists(k int, seen bool) RETURNS TABLE (kind text, u int, item int, score real, rn bigint)
+LANGUAGE sql AS $$
+  SELECT 'als', us.u, x.item, x.score, x.rn FROM (SELECT DISTINCT u FROM inter) us, m,
+    LATERAL (SELECT item, score, row_number() OVER () AS rn FROM recsys.recommend(m.model, us.u, k, seen)) x
+  UNION ALL
+  SELECT 'mf', us.u, x.item, x.score, x.rn FROM (SELECT DISTINCT u FROM inter) us, mf,
+    LATERAL (SELECT item, score, row_number() OVER () AS rn FROM recsys.recommend(mf.model, us.u, k, seen)) x
+$$;
+CREATE TABLE cached AS SELECT * FROM lists(7, true) UNION ALL SELECT * FROM lists(40, false);
+SET recsys.model_cache_size = 0;
+CREATE TABLE uncached AS SELECT * FROM lists(7, true) UNION ALL SELECT * FROM lists(40, false);
+RESET recsys.model_cache_size;
+SELECT (SELECT count(*) FROM cached) = (SELECT count(*) FROM uncached) AS same_count,
+       (SELECT count(*) FROM cached) > 0 AS not_empty,
+       (SELECT count(*) FROM (SELECT * FROM cached EXCEPT SELECT * FROM uncached) d) AS differences;
+
 -- Every user gets k rows ranked 1..k; no seen item is returned; scores are non-increasing.
 SELECT count(DISTINCT r."user") AS users, min(r.rank) AS first_rank, max(r.rank) AS last_rank,
        count(*) = 7 * count(DISTINCT r."user") AS k_each

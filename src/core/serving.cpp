@@ -110,6 +110,54 @@ void require_seen(const ModelView& m, const char* what) {
              "seen items; pass exclude_seen => false (or retrain with store_seen = true)");
 }
 
+constexpr int64_t kBatchUsers = 64;     // users per task
+constexpr int64_t kBatchItems = 512;    // items per score block (64 x 512 floats = 128 KB)
+
+// A bounded min-heap keeping the best k (score desc, index asc) seen so far.
+struct RunningTopK {
+  std::vector<Scored> heap;
+  int64_t k = 0;
+  struct WorseOnTop {
+    bool operator()(const Scored& a, const Scored& b) const { return ranks_before(a, b); }
+  };
+  void reset(int64_t kk) {
+    heap.clear();
+    k = kk;
+  }
+  float threshold() const { return static_cast<int64_t>(heap.size()) < k ? -INFINITY : heap.front().score; }
+  void offer(float s, int32_t i) {
+    Scored c{s, i};
+    if (static_cast<int64_t>(heap.size()) < k) {
+      heap.push_back(c);
+      std::push_heap(heap.begin(), heap.end(), WorseOnTop());
+    } else if (ranks_before(c, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), WorseOnTop());
+      heap.back() = c;
+      std::push_heap(heap.begin(), heap.end(), WorseOnTop());
+    }
+  }
+};
+
+std::atomic<int64_t> g_scored{0};
+std::atomic<int64_t> g_exhaustive{0};
+
+// The first c >= from with s[c] >= th, or n: eight scores per comparison, since almost
+// every score of a block falls below the running threshold.
+inline int64_t next_at_least(const float* s, int64_t from, int64_t n, float th) {
+  int64_t c = from;
+#ifdef __AVX__
+  const __m256 t = _mm256_set1_ps(th);
+  for (; c + 8 <= n; c += 8) {
+    const int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(s + c), t, _CMP_GE_OQ));
+    if (mask) return c + __builtin_ctz(static_cast<unsigned>(mask));
+  }
+#endif
+  for (; c < n; ++c)
+    if (s[c] >= th) return c;
+  return n;
+}
+
+
 }  // namespace
 
 const char* serving_call_name(ServingCall call) {
@@ -189,13 +237,62 @@ int64_t recommend_popular_unseen(const ModelView& model, int64_t user, int64_t k
 
 }  // namespace
 
+namespace {
+
+bool order_fits(const ModelView& model, const ItemOrder* order) {
+  return order && static_cast<int64_t>(order->item.size()) == model.n_items() &&
+         static_cast<int64_t>(order->position.size()) == model.n_items() &&
+         static_cast<int64_t>(order->factors.size()) == model.n_items() * model.factors() &&
+         order->bias.empty() == (model.section(SectionTag::ItemBias) == nullptr);
+}
+
+// One user against the items in decreasing-norm order, a block at a time, stopping once
+// the k-th best score beats ||x|| times the next block's largest norm. Each row is
+// scored by the same kernel as the exhaustive path, so the list is identical to it.
+int64_t recommend_pruned(const ModelView& model, const ItemOrder& order, int64_t user, int64_t k,
+                         bool exclude_seen, std::vector<Scored>& out) {
+  constexpr int64_t kBlock = 64;
+  const int64_t n = model.n_items();
+  const int f = model.factors();
+  const float* x = model.user_factors() + user * f;
+  const float* bias = order.bias.empty() ? nullptr : order.bias.data();
+  double sq = bias ? 1.0 : 0.0;
+  for (int c = 0; c < f; ++c) sq += double(x[c]) * x[c];
+  const float xnorm = static_cast<float>(std::sqrt(sq)) * (1.0f + 4e-7f * static_cast<float>(f + 8));
+  const SeenItems seen = exclude_seen ? seen_items(model, user) : SeenItems{};
+  const int32_t* seen_end = seen.items + seen.count;
+  thread_local RunningTopK top;
+  top.reset(std::min(k, n));
+  float s[kBlock];
+  for (int64_t p0 = 0; p0 < n; p0 += kBlock) {
+    float th = top.threshold();
+    if (th > xnorm * order.bound[p0]) break;
+    const int64_t ni = std::min(kBlock, n - p0);
+    score_rows(order.factors.data() + p0 * f, ni, f, x, s);
+    if (bias)
+      for (int64_t c = 0; c < ni; ++c) s[c] += bias[p0 + c];
+    for (int64_t c = next_at_least(s, 0, ni, th); c < ni; c = next_at_least(s, c + 1, ni, th)) {
+      const int32_t item = order.item[p0 + c];
+      if (seen.count && std::binary_search(seen.items, seen_end, item)) continue;
+      top.offer(s[c], item);
+      th = top.threshold();
+    }
+  }
+  out.assign(top.heap.begin(), top.heap.end());
+  std::sort(out.begin(), out.end(), ranks_before);
+  return static_cast<int64_t>(out.size());
+}
+
+}  // namespace
+
 int64_t recommend_user(const ModelView& model, int64_t user, int64_t k, bool exclude_seen,
-                       std::vector<Scored>& out) {
+                       std::vector<Scored>& out, const ItemOrder* order) {
   check_serving_call(model, ServingCall::Recommend);
   if (model.kind() == ModelKind::ItemKnn) return knn_recommend_user(model, user, k, exclude_seen, out);
   if (exclude_seen) require_seen(model, "recommend");
   if (model.kind() == ModelKind::Popularity) return recommend_popular_unseen(model, user, k, exclude_seen, out);
   require_factors(model, "recommend");
+  if (k > 0 && order_fits(model, order)) return recommend_pruned(model, *order, user, k, exclude_seen, out);
   const int64_t n = model.n_items();
   const int f = model.factors();
   std::vector<float>& scores = scratch(n);
@@ -292,56 +389,6 @@ std::vector<int32_t> popularity_order(const std::vector<float>& popularity) {
 }  // namespace recsys
 
 namespace recsys {
-namespace {
-
-constexpr int64_t kBatchUsers = 64;     // users per task
-constexpr int64_t kBatchItems = 512;    // items per score block (64 x 512 floats = 128 KB)
-
-// A bounded min-heap keeping the best k (score desc, index asc) seen so far.
-struct RunningTopK {
-  std::vector<Scored> heap;
-  int64_t k = 0;
-  struct WorseOnTop {
-    bool operator()(const Scored& a, const Scored& b) const { return ranks_before(a, b); }
-  };
-  void reset(int64_t kk) {
-    heap.clear();
-    k = kk;
-  }
-  float threshold() const { return static_cast<int64_t>(heap.size()) < k ? -INFINITY : heap.front().score; }
-  void offer(float s, int32_t i) {
-    Scored c{s, i};
-    if (static_cast<int64_t>(heap.size()) < k) {
-      heap.push_back(c);
-      std::push_heap(heap.begin(), heap.end(), WorseOnTop());
-    } else if (ranks_before(c, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), WorseOnTop());
-      heap.back() = c;
-      std::push_heap(heap.begin(), heap.end(), WorseOnTop());
-    }
-  }
-};
-
-std::atomic<int64_t> g_scored{0};
-std::atomic<int64_t> g_exhaustive{0};
-
-// The first c >= from with s[c] >= th, or n: eight scores per comparison, since almost
-// every score of a block falls below the running threshold.
-inline int64_t next_at_least(const float* s, int64_t from, int64_t n, float th) {
-  int64_t c = from;
-#ifdef __AVX__
-  const __m256 t = _mm256_set1_ps(th);
-  for (; c + 8 <= n; c += 8) {
-    const int mask = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(s + c), t, _CMP_GE_OQ));
-    if (mask) return c + __builtin_ctz(static_cast<unsigned>(mask));
-  }
-#endif
-  for (; c < n; ++c)
-    if (s[c] >= th) return c;
-  return n;
-}
-
-}  // namespace
 
 BatchStats batch_stats() { return BatchStats{g_scored.load(), g_exhaustive.load()}; }
 
@@ -392,8 +439,7 @@ void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, 
   }
   require_factors(model, "recommend_all");
   ItemOrder local;
-  if (!order || static_cast<int64_t>(order->item.size()) != model.n_items() ||
-      static_cast<int64_t>(order->factors.size()) != model.n_items() * model.factors()) {
+  if (!order_fits(model, order)) {
     build_item_order(model, local);
     order = &local;
   }

@@ -35,8 +35,12 @@ SeenItems seen_items(const ModelView& model, int64_t user);
 // by the sum of the user's items' stored similarities (knn_recommend_user: only items
 // with a positive score, so possibly fewer than k). Throws NotSupported for content and
 // kmeans models (check_serving_call).
+// With `order` (build_item_order on this model, kept by the caller's model cache), a
+// factor model's items are scored in decreasing-norm order and scoring stops once no
+// item left can enter the list (the same list, fewer items read).
+struct ItemOrder;
 int64_t recommend_user(const ModelView& model, int64_t user, int64_t k, bool exclude_seen,
-                       std::vector<Scored>& out);
+                       std::vector<Scored>& out, const ItemOrder* order = nullptr);
 
 // The k most popular items (cold-start answer for unknown users); score = popularity.
 int64_t recommend_popular(const ModelView& model, int64_t k, std::vector<Scored>& out);

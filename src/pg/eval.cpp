@@ -313,12 +313,20 @@ Datum recsys_ranking_metrics_final(PG_FUNCTION_ARGS) {
     const int64_t groups = static_cast<int64_t>(starts.size()) - 1;
     std::vector<std::vector<int64_t>> lists(static_cast<size_t>(std::max<int64_t>(groups, 0)));
     std::vector<char> evaluated(lists.size(), 0);
+    // Factor models: items in decreasing-norm order, so each user's top-k stops early.
+    recsys::ItemOrder order_storage;
+    const recsys::ItemOrder* order = nullptr;
+    if ((m.kind() == recsys::ModelKind::ImplicitAls || m.kind() == recsys::ModelKind::BiasedMf) && m.user_factors() &&
+        m.item_factors()) {
+      recsys::build_item_order(m, order_storage);
+      order = &order_storage;
+    }
     recsys::CancelToken never;
     recsys::parallel_for(groups, threads, never, [&](int64_t g, int) {
       thread_local std::vector<recsys::Scored> top;
       int64_t user = pairs[starts[g]].first;
       if (user >= 0) {
-        recsys::recommend_user(m, user, st->k, st->exclude_seen, top);
+        recsys::recommend_user(m, user, st->k, st->exclude_seen, top, order);
       } else if (st->cold_start) {
         recsys::recommend_popular(m, st->k, top);
       } else {

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 extern "C" {
 #include "access/detoast.h"
@@ -186,6 +187,7 @@ struct CacheEntry {
   struct varlena* value;  // in cache_context
   Size bytes;
   uint64 last_used;
+  recsys::ItemOrder* order;  // C++ heap, built by cached_item_order; deleted on eviction
 };
 
 constexpr int kMaxEntries = 16;
@@ -196,6 +198,7 @@ MemoryContext cache_context = nullptr;
 
 void evict(int i) {
   pfree(cache[i].value);
+  delete cache[i].order;  // vectors only: freeing them cannot throw
   cache[i] = cache[--cache_count];
 }
 
@@ -240,7 +243,7 @@ struct varlena* cached_detoast(struct varlena* raw) {
     evict(lru);
   }
   cache[cache_count++] = CacheEntry{ext.va_toastrelid, ext.va_valueid, ext.va_rawsize, extinfo, value, bytes,
-                                    ++cache_clock};
+                                    ++cache_clock, nullptr};
   return value;
 }
 
@@ -270,6 +273,29 @@ recsys::ModelView model_arg(FunctionCallInfo fcinfo, int argno) {
     return open_bytes(cached_detoast(raw));
   }
   return open_bytes(pg_detoast_datum(raw));
+}
+
+const recsys::ItemOrder* cached_item_order(const recsys::ModelView& m) {
+  if (m.kind() != recsys::ModelKind::ImplicitAls && m.kind() != recsys::ModelKind::BiasedMf) return nullptr;
+  if (!m.user_factors() || !m.item_factors() || m.n_items() == 0) return nullptr;
+  for (int i = 0; i < cache_count; ++i) {
+    CacheEntry& e = cache[i];
+    if (reinterpret_cast<const uint8_t*>(e.value) != m.base) continue;
+    if (e.order == nullptr) {
+      recsys::ItemOrder* built = nullptr;
+      recsys_guard([&] {
+        std::unique_ptr<recsys::ItemOrder> o(new recsys::ItemOrder());
+        recsys::build_item_order(m, *o);
+        built = o.release();
+      });
+      e.order = built;
+      // Counted against recsys.model_cache_size from the next insertion on.
+      e.bytes += (built->item.size() + built->position.size() + built->factors.size() + built->bias.size() +
+                  built->bound.size()) * 4;
+    }
+    return e.order;
+  }
+  return nullptr;
 }
 
 recsys::ModelView model_arg_uncached(FunctionCallInfo fcinfo, int argno) {

@@ -5,6 +5,7 @@
 
 #include "keys.h"
 #include "model_format.h"
+#include "serving.h"
 
 extern "C" {
 #include "utils/tuplestore.h"
@@ -36,6 +37,10 @@ char* key_arg_text(Datum value, Oid type);
 // The model argument, opened. Large (TOASTed) models are detoasted once per backend and
 // kept in a cache keyed by their TOAST pointer; inline models are read in place.
 recsys::ModelView model_arg(FunctionCallInfo fcinfo, int argno);
+// The items of a cached factor model in decreasing-norm order (recsys::ItemOrder), built
+// on first use and kept with the cache entry, for the pruned top-k of recommend; null for
+// models outside the cache (inline values, cache off) and for models without factors.
+const recsys::ItemOrder* cached_item_order(const recsys::ModelView& m);
 // The model argument fully detoasted into the current context (no cache): for output
 // functions that read the whole value once.
 recsys::ModelView model_arg_uncached(FunctionCallInfo fcinfo, int argno);

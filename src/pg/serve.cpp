@@ -87,10 +87,11 @@ Datum recsys_recommend(PG_FUNCTION_ARGS) {
   bool exclude_seen = PG_GETARG_BOOL(a);
   bool cold_start = PG_GETARG_BOOL(a + 1);
   int64_t user = lookup_key(m.user_keys(), PG_GETARG_DATUM(1), user_type);
+  const recsys::ItemOrder* order = user >= 0 ? cached_item_order(m) : nullptr;
   int64_t n = 0;
   recsys_guard([&] {
     if (user >= 0)
-      n = recsys::recommend_user(m, user, k, exclude_seen, results);
+      n = recsys::recommend_user(m, user, k, exclude_seen, results, order);
     else if (cold_start)
       n = recsys::recommend_popular(m, k, results);
   });
@@ -274,16 +275,20 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
   int threads = recsys::resolve_threads(guc_threads);
   const int64_t batch = 4096;
   const int64_t total = static_cast<int64_t>(users->size());
+  // The item order: the cache's (built once per cached model), else one for this call.
   const bool factor_model = m.kind() == recsys::ModelKind::ImplicitAls || m.kind() == recsys::ModelKind::BiasedMf;
-  if (factor_model && total > 0) recsys_guard([&] { recsys::build_item_order(m, batch_order); });
+  const recsys::ItemOrder* order = factor_model && total > 0 ? cached_item_order(m) : nullptr;
+  if (factor_model && total > 0 && order == nullptr) {
+    recsys_guard([&] { recsys::build_item_order(m, batch_order); });
+    order = &batch_order;
+  }
   MemoryContext row_ctx = AllocSetContextCreate(CurrentMemoryContext, "recsys recommend_all", ALLOCSET_SMALL_SIZES);
   for (int64_t b0 = 0; b0 < total; b0 += batch) {
     const int64_t nb = std::min(batch, total - b0);
     recsys_guard([&] {
       std::vector<int64_t> chunk(users->begin() + b0, users->begin() + b0 + nb);
       recsys::CancelToken never;
-      recsys::recommend_batch(m, chunk, k, exclude_seen, threads, never, batch_results,
-                              factor_model ? &batch_order : nullptr);
+      recsys::recommend_batch(m, chunk, k, exclude_seen, threads, never, batch_results, order);
     });
     for (int64_t j = 0; j < nb; ++j) {
       MemoryContext old = MemoryContextSwitchTo(row_ctx);
@@ -304,6 +309,6 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
     CHECK_FOR_INTERRUPTS();
   }
   MemoryContextDelete(row_ctx);
-  recsys_guard([&] { batch_order = recsys::ItemOrder(); });
+  if (order == &batch_order) recsys_guard([&] { batch_order = recsys::ItemOrder(); });
   return (Datum)0;
 }

@@ -1,4 +1,4 @@
-// recommend_batch (recommend_all) on factor models: items go in decreasing-norm order and
+// recommend_batch (recommend_all) and recommend_user with an ItemOrder on factor models: items go in decreasing-norm order and
 // a user stops once its k-th best beats every remaining bound, so these tests check that
 // the pruned lists are exactly the exhaustive ones (recommend_user scores every item),
 // ties and seen items included, and that the pruning really skips work on skewed models.
@@ -110,13 +110,20 @@ void expect_batch_equals_per_user(const ModelView& v, int64_t k, bool exclude_se
   CancelToken never;
   recommend_batch(v, all_users(v), k, exclude_seen, threads, never, batch, order);
   ASSERT_EQ(static_cast<int64_t>(batch.size()), v.n_users());
-  std::vector<Scored> one;
+  // The single-user pruned path (recommend with a cached order) must agree too.
+  ItemOrder own;
+  build_item_order(v, own);
+  std::vector<Scored> one, pruned;
   for (int64_t u = 0; u < v.n_users(); ++u) {
     recommend_user(v, u, k, exclude_seen, one);
+    recommend_user(v, u, k, exclude_seen, pruned, &own);
     ASSERT_EQ(batch[u].size(), one.size()) << "user " << u << " k " << k;
+    ASSERT_EQ(pruned.size(), one.size()) << "user " << u << " k " << k;
     for (size_t r = 0; r < one.size(); ++r) {
       ASSERT_EQ(batch[u][r].index, one[r].index) << "user " << u << " rank " << r << " k " << k;
       ASSERT_EQ(batch[u][r].score, one[r].score) << "user " << u << " rank " << r;
+      ASSERT_EQ(pruned[r].index, one[r].index) << "pruned recommend, user " << u << " rank " << r << " k " << k;
+      ASSERT_EQ(pruned[r].score, one[r].score) << "pruned recommend, user " << u << " rank " << r;
     }
   }
 }
@@ -224,6 +231,14 @@ TEST(RecommendBatch, AnOrderBuiltOnceServesEveryChunkAndAForeignOneIsIgnored) {
   ItemOrder foreign;
   build_item_order(o.view(), foreign);
   expect_batch_equals_per_user(m.view(), 10, true, 2, &foreign);
+  // recommend_user ignores an order built for another model (it scores every item).
+  std::vector<Scored> with_foreign, plain;
+  for (int64_t u = 0; u < s.users; ++u) {
+    recommend_user(m.view(), u, 10, true, with_foreign, &foreign);
+    recommend_user(m.view(), u, 10, true, plain);
+    ASSERT_EQ(with_foreign.size(), plain.size());
+    for (size_t r = 0; r < plain.size(); ++r) ASSERT_EQ(with_foreign[r].index, plain[r].index);
+  }
 }
 
 TEST(RecommendBatch, ACancelledBatchThrowsCancelled) {
