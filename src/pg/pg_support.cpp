@@ -128,9 +128,17 @@ int64_t lookup_key(const recsys::KeyDictionary& dict, Datum value, Oid type) {
 }
 
 Datum key_to_datum(const recsys::KeyDictionary& dict, int64_t index, Oid target_type) {
-  Oid base = getBaseType(target_type);
+  // Built-in types are never domains: no catalog lookup for them (this runs per row).
+  const bool builtin = target_type == INT8OID || target_type == INT4OID || target_type == INT2OID ||
+                       target_type == TEXTOID || target_type == VARCHAROID || target_type == UUIDOID;
+  Oid base = builtin ? target_type : getBaseType(target_type);
   if (dict.kind() == KeyKind::Int) {
     int64_t v = dict.int_key(index);
+    if (base == TEXTOID || base == VARCHAROID) {
+      char digits[MAXINT8LEN + 1];
+      int n = pg_lltoa(static_cast<int64>(v), digits);
+      return PointerGetDatum(cstring_to_text_with_len(digits, n));
+    }
     if (base == INT8OID) return Int64GetDatum(v);
     if (base == INT4OID && v >= PG_INT32_MIN && v <= PG_INT32_MAX) return Int32GetDatum(static_cast<int32>(v));
     if (base == INT2OID && v >= PG_INT16_MIN && v <= PG_INT16_MAX) return Int16GetDatum(static_cast<int16>(v));
