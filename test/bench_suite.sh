@@ -37,7 +37,7 @@ OUT="${RECSYS_BENCH_OUT:-$ROOT/bench-results}"
 SUITE_START=$(date +%s)
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
-rm -f "$OUT"/results.csv "$OUT"/growth.csv "$OUT"/table.txt
+rm -f "$OUT"/results.csv "$OUT"/growth.csv "$OUT"/table.txt "$OUT"/core.txt
 say() { printf '[%4d s] %s\n' $(($(date +%s) - SUITE_START)) "$*" >&2; }
 
 # ---------------------------------------------------------------------------------
@@ -244,6 +244,7 @@ record memory "peak backend memory, training 64 factors" "$PEAK_MB" MB "interact
 say "serving"
 q "COPY (SELECT model FROM m64) TO STDOUT (FORMAT binary)" >"$WORK/m64.bin"
 "$TOOL" serve "$WORK/m64.bin" "$THREADS" >"$WORK/core.txt"
+cp "$WORK/core.txt" "$OUT/core.txt"   # every core figure, kept with the results
 core() { awk -v k="$1" '$1 == k {print $2}' "$WORK/core.txt"; }
 percentiles() {  # pgbench per-transaction logs -> "p50_ms p99_ms"
   cat "$WORK"/log.* | awk '{print $3 / 1000}' | sort -g | awk '{a[NR]=$1} END{printf "%.4f %.4f\n", a[int(NR*0.5)+1], a[int(NR*0.99)+1]}'
