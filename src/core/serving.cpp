@@ -157,7 +157,6 @@ inline int64_t next_at_least(const float* s, int64_t from, int64_t n, float th) 
   return n;
 }
 
-
 }  // namespace
 
 const char* serving_call_name(ServingCall call) {
@@ -460,7 +459,11 @@ void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, 
   parallel_for(tasks, threads, cancel, [&](int64_t task, int) {
     const int64_t j0 = task * kBatchUsers;
     const int64_t nb = std::min<int64_t>(kBatchUsers, static_cast<int64_t>(users.size()) - j0);
-    thread_local RowMatrix xa, scores;
+    // Fixed-capacity buffers viewed at the batch's current size: the active users shrink
+    // block by block, and resizing Eigen matrices would reallocate (and fault in) each time.
+    thread_local std::vector<float> xa_buf, scores_buf;
+    xa_buf.resize(static_cast<size_t>(kBatchUsers * std::max(f, 1)));
+    scores_buf.resize(static_cast<size_t>(kBatchUsers * kBatchItems));
     thread_local std::vector<RunningTopK> tops;
     thread_local std::vector<float> xnorm;
     thread_local std::vector<int32_t> active;
@@ -503,16 +506,16 @@ void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, 
       if (active.empty()) break;
       const int64_t na = static_cast<int64_t>(active.size());
       if (regather) {
-        xa.resize(na, f);
         for (int64_t a = 0; a < na; ++a)
-          if (f > 0) std::memcpy(xa.data() + a * f, X + users[j0 + active[a]] * f, sizeof(float) * f);
+          if (f > 0) std::memcpy(xa_buf.data() + a * f, X + users[j0 + active[a]] * f, sizeof(float) * f);
         regather = false;
       }
       const int64_t ni = std::min(kBatchItems, n_items - p0);
+      Eigen::Map<RowMatrix> scores(scores_buf.data(), na, ni);
       if (f > 0) {
-        scores.noalias() = xa * ConstRowMap(Yo + p0 * f, ni, f).transpose();
+        scores.noalias() = ConstRowMap(xa_buf.data(), na, f) * ConstRowMap(Yo + p0 * f, ni, f).transpose();
       } else {
-        scores.setZero(na, ni);
+        scores.setZero();
       }
       done += na * ni;
       for (int64_t a = 0; a < na; ++a) {
