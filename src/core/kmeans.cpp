@@ -450,6 +450,33 @@ KMeansResult kmeans_fit(const float* x, int64_t n, int64_t d, const KMeansOption
   return best;
 }
 
+void canonical_row_order(std::vector<float>& x, int64_t n, int64_t d) {
+  if (n < 2 || d <= 0) return;
+  // A 64-bit hash of each row's bit patterns, then the bytes themselves on a collision:
+  // a total order on contents, so equal multisets of rows sort to the same array.
+  std::vector<uint64_t> key(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ static_cast<uint64_t>(d);
+    for (int64_t j = 0; j < d; ++j) {
+      uint32_t bits;
+      std::memcpy(&bits, &x[i * d + j], 4);
+      h = (h ^ bits) * 0xBF58476D1CE4E5B9ull;
+      h ^= h >> 31;
+    }
+    key[i] = h;
+  }
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    if (key[a] != key[b]) return key[a] < key[b];
+    return std::memcmp(&x[a * d], &x[b * d], sizeof(float) * static_cast<size_t>(d)) < 0;
+  });
+  std::vector<float> sorted(x.size());
+  for (int64_t r = 0; r < n; ++r)
+    std::memcpy(&sorted[r * d], &x[order[r] * d], sizeof(float) * static_cast<size_t>(d));
+  x.swap(sorted);
+}
+
 void build_kmeans_model(KMeansState& state, const KMeansOptions& options, int threads, const CancelToken& cancel,
                         const std::function<void(const std::string&)>& log_line) {
   auto t0 = std::chrono::steady_clock::now();
@@ -461,6 +488,11 @@ void build_kmeans_model(KMeansState& state, const KMeansOptions& options, int th
                                           std::to_string(n) + " rows");
   std::vector<float> X = state.matrix();
   state.clear();
+  // Rows in an order given by their contents alone: the model then depends on which
+  // rows were aggregated, not on the order they arrived in (a parallel plan, a table
+  // rewritten by VACUUM FULL, another join order).
+  canonical_row_order(X, n, d);
+  cancel.check();
 
   // Standardize (x - mean) / scale with float mean and scale, exactly as kmeans_assign
   // will; otherwise only centre the data for precision and shift the centres back.

@@ -13,7 +13,8 @@
 // Determinism: run r uses a seed derived from (seed, r), so n_init = 10 contains the
 // n_init = 1 run and never ends with a higher inertia; assignments are computed per row
 // (chunks of fixed size), sums per cluster in row order and chunk sums in chunk order, so
-// a seed gives the same model for any thread count.
+// a seed gives the same model for any thread count; and build_kmeans_model first sorts
+// the rows into an order given by their contents, so also for any arrival order.
 //
 // k must be between 1 and the number of rows, and at most the number of distinct rows:
 // with fewer distinct points than k, k-means++ cannot place k different centres and
@@ -102,10 +103,16 @@ KMeansResult kmeans_fit(const float* x, int64_t n, int64_t d, const KMeansOption
 std::vector<int64_t> kmeans_plus_plus(const float* x, int64_t n, int64_t d, int64_t k, uint64_t seed, int threads,
                                       const CancelToken& cancel);
 
+// Reorders the rows of a row-major n x d array into an order that depends only on their
+// contents (a hash of each row's bits, ties by the bytes): any permutation of the same
+// rows gives the same array.
+void canonical_row_order(std::vector<float>& x, int64_t n, int64_t d);
+
 // Leaves a ModelKind::KMeans model in state.result (and frees the rows): Params (with
 // inertia, iterations, run inertias), empty UserKeys / ItemKeys (Int, n_users = n_items
 // = 0), Centroids, ClusterSizes and, with standardize, FeatureMean / FeatureScale.
-// header.factors = d, header.n_interactions = rows.
+// header.factors = d, header.n_interactions = rows. The rows are first put in
+// canonical_row_order, so the model does not depend on their arrival order.
 void build_kmeans_model(KMeansState& state, const KMeansOptions& options, int threads, const CancelToken& cancel,
                         const std::function<void(const std::string&)>& log_line);
 

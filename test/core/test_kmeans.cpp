@@ -202,6 +202,51 @@ TEST(KMeans, DeterministicForSeedAcrossThreads) {
   EXPECT_NE(train(st, "{\"k\": 8, \"seed\": 6, \"n_init\": 3}").view().header->fingerprint, fp[0]);
 }
 
+TEST(KMeans, SameModelForAnyRowOrder) {
+  // Overlapping blobs with duplicated rows: seeding and Lloyd sums would both notice the
+  // order; the canonical row order makes the model a function of the multiset of rows.
+  Blobs b = blobs(6, 300, 5, 10, 3.0, 21, 0, 0);
+  for (int64_t i = 0; i < 40; ++i) {  // duplicates of early rows at the end
+    for (int j = 0; j < 5; ++j) b.x.push_back(b.x[i * 5 + j]);
+    b.label.push_back(b.label[i]);
+  }
+  b.n += 40;
+  std::vector<uint64_t> fp;
+  std::mt19937_64 rng(8);
+  for (int trial = 0; trial < 4; ++trial) {
+    std::vector<int64_t> perm(static_cast<size_t>(b.n));
+    for (int64_t i = 0; i < b.n; ++i) perm[i] = i;
+    if (trial == 1) std::reverse(perm.begin(), perm.end());
+    if (trial >= 2) std::shuffle(perm.begin(), perm.end(), rng);
+    for (const char* json : {"{\"k\": 6, \"seed\": 3, \"n_init\": 2}", "{\"k\": 6, \"seed\": 3, \"standardize\": true}"}) {
+      KMeansState st;
+      for (int64_t i : perm) st.add(b.x.data() + i * 5, 5);
+      Model m = train(st, json, 1 + trial % 3);
+      fp.push_back(m.view().header->fingerprint);
+    }
+  }
+  for (size_t t = 2; t < fp.size(); t += 2) {
+    EXPECT_EQ(fp[t], fp[0]) << "row order " << t / 2 << " changed the model";
+    EXPECT_EQ(fp[t + 1], fp[1]) << "row order " << t / 2 << " changed the standardized model";
+  }
+  EXPECT_NE(fp[0], fp[1]);
+}
+
+TEST(KMeans, CanonicalRowOrderIsAPermutationGivenByContents) {
+  std::vector<float> a = {3, 1, 2, 2, 3, 1, 2, 2, -0.0f, 0.0f, 5, 5};  // 6 rows of 2, one duplicate
+  std::vector<float> b = {5, 5, 2, 2, -0.0f, 0.0f, 3, 1, 2, 2, 3, 1};
+  canonical_row_order(a, 6, 2);
+  canonical_row_order(b, 6, 2);
+  ASSERT_EQ(a.size(), 12u);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(std::memcmp(&a[i], &b[i], 4), 0) << i;
+  // Still the same multiset of rows.
+  std::vector<std::pair<float, float>> rows, want = {{3, 1}, {2, 2}, {3, 1}, {2, 2}, {-0.0f, 0.0f}, {5, 5}};
+  for (int r = 0; r < 6; ++r) rows.emplace_back(a[2 * r], a[2 * r + 1]);
+  std::sort(rows.begin(), rows.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(rows, want);
+}
+
 TEST(KMeans, PlusPlusSeeding) {
   // Tight, far-apart blobs: the k seeds land in k different blobs, for every seed.
   Blobs b = blobs(10, 50, 4, 1000, 0.5, 3);
