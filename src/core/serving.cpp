@@ -57,15 +57,20 @@ inline float hsum8(v8f v) {
 // out[i] = Y[i, :] . x for every row of a row-major n x f matrix: four rows at a time
 // with one accumulator each, so the loads of four rows overlap. Serving is bound by
 // reading Y, which this streams once.
-void score_rows(const float* __restrict Y, int64_t n, int f, const float* __restrict x, float* __restrict out) {
+// Every row goes through the same four-row body (a last, partial group repeats its first
+// row in the missing slots) and the function is never inlined, so a row's score is the
+// same bits whatever n, the row's position or the call site: the pruned recommend scores
+// rows in other groupings and must match the exhaustive scores exactly.
+__attribute__((noinline)) void score_rows(const float* __restrict Y, int64_t n, int f, const float* __restrict x,
+                                          float* __restrict out) {
   const int nv = f / 8;
   const int tail = nv * 8;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
+  for (int64_t i = 0; i < n; i += 4) {
+    const int64_t m = std::min<int64_t>(4, n - i);
     const float* r0 = Y + i * f;
-    const float* r1 = r0 + f;
-    const float* r2 = r1 + f;
-    const float* r3 = r2 + f;
+    const float* r1 = m > 1 ? r0 + f : r0;
+    const float* r2 = m > 2 ? r0 + 2 * f : r0;
+    const float* r3 = m > 3 ? r0 + 3 * f : r0;
     v8f a0 = v8f{}, a1 = v8f{}, a2 = v8f{}, a3 = v8f{};
     for (int q = 0; q < nv; ++q) {
       const v8f xv = load8(x + 8 * q);
@@ -74,25 +79,14 @@ void score_rows(const float* __restrict Y, int64_t n, int f, const float* __rest
       a2 = fmadd8(load8(r2 + 8 * q), xv, a2);
       a3 = fmadd8(load8(r3 + 8 * q), xv, a3);
     }
-    float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);
+    float s[4] = {hsum8(a0), hsum8(a1), hsum8(a2), hsum8(a3)};
     for (int j = tail; j < f; ++j) {
-      s0 += r0[j] * x[j];
-      s1 += r1[j] * x[j];
-      s2 += r2[j] * x[j];
-      s3 += r3[j] * x[j];
+      s[0] += r0[j] * x[j];
+      s[1] += r1[j] * x[j];
+      s[2] += r2[j] * x[j];
+      s[3] += r3[j] * x[j];
     }
-    out[i] = s0;
-    out[i + 1] = s1;
-    out[i + 2] = s2;
-    out[i + 3] = s3;
-  }
-  for (; i < n; ++i) {
-    const float* r = Y + i * f;
-    v8f a = v8f{};
-    for (int q = 0; q < nv; ++q) a = fmadd8(load8(r + 8 * q), load8(x + 8 * q), a);
-    float s = hsum8(a);
-    for (int j = tail; j < f; ++j) s += r[j] * x[j];
-    out[i] = s;
+    for (int64_t t = 0; t < m; ++t) out[i + t] = s[t];
   }
 }
 
