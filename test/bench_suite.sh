@@ -305,7 +305,7 @@ record serving "core recommend p99 as served (norm-bound pruning)" "$CP99" ms "c
   "$(calc "$CR99 / $CP99")" ""
 # Between pgbench calls other processes run and the factors leave the CPU caches: the
 # core probe repeats the calls after writing 64 MB, for the cost of reading from memory.
-record serving "core similar_items p50, caches flushed before each call" "$(core core_similar_cold_p50_ms)" ms \
+record serving "core similar_items p50, caches flushed" "$(core core_similar_cold_p50_ms)" ms \
   "core scoring p50 (warm)" "$CS50" "$(calc "$(core core_similar_cold_p50_ms) / $CS50")" ""
 record serving "core recommend p50 as served, caches flushed" "$(core core_pruned_cold_p50_ms)" ms \
   "all items, caches flushed" "$(core core_recommend_cold_p50_ms)" \
