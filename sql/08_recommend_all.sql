@@ -76,3 +76,28 @@ SELECT * FROM m, recsys.recommend_all(m.model, 0, NULL::int) r;
 SELECT * FROM m, recsys.recommend_all(m.model, -5) r;
 SELECT count(*) FROM m, recsys.recommend_all(m.model, NULL::int, NULL::int) r;
 SELECT count(*) FROM recsys.recommend_all(NULL::recsys.model, 5, NULL::int) r;
+
+-- A model whose item factors do not fit the cache twice (recsys.model_cache_size = 1MB,
+-- 20,000 items x 16 factors = 1.25 MB): the cache keeps only the item order, no copy, and
+-- rows are read in place. The lists are still those of scoring every item.
+CREATE TABLE wide AS SELECT u, 1 + ((u - 1) * 60 + r * 37) % 20000 AS i
+FROM generate_series(1, 400) u, generate_series(1, 60) r;
+CREATE TABLE wm AS SELECT recsys.train_als(u, i, '{"factors": 16, "iterations": 3, "seed": 4}'::jsonb) AS model FROM wide;
+SELECT (recsys.model_info(model)->>'items')::int AS items FROM wm;
+CREATE FUNCTION wide_lists() RETURNS TABLE (u int, item int, score real, rn bigint) LANGUAGE sql AS $$
+  SELECT us.u, x.item, x.score, x.rn FROM generate_series(1, 400, 3) us(u), wm,
+    LATERAL (SELECT item, score, row_number() OVER () AS rn FROM recsys.recommend(wm.model, us.u, 10)) x
+$$;
+SET recsys.model_cache_size = '1MB';
+CREATE TABLE wide_compact AS SELECT * FROM wide_lists();
+CREATE TABLE wide_batch AS SELECT r."user" AS u, r.item, r.score, r.rank::bigint AS rn
+FROM wm, recsys.recommend_all(wm.model, 10, NULL::int, true, ARRAY(SELECT generate_series(1, 400, 3))) r;
+SET recsys.model_cache_size = 0;
+CREATE TABLE wide_exhaustive AS SELECT * FROM wide_lists();
+RESET recsys.model_cache_size;
+-- (recommend_all sums in another order: compare its scores rank by rank, to rounding.)
+SELECT (SELECT count(*) FROM wide_compact) AS rows,
+       (SELECT count(*) FROM (SELECT * FROM wide_compact EXCEPT SELECT * FROM wide_exhaustive) d) AS differences,
+       (SELECT count(*) FROM wide_batch b JOIN wide_exhaustive e USING (u, rn)
+        WHERE abs(b.score - e.score) > 1e-4 * greatest(1, abs(e.score))) AS batch_score_differences,
+       (SELECT count(*) FROM wide_batch) AS batch_rows;

@@ -31,6 +31,9 @@ namespace {
 
 // ---- Small SIMD layer (GCC/Clang vector extensions, 8 floats = one AVX register).
 typedef float v8f __attribute__((vector_size(32)));
+// These vectors never cross an ABI boundary (internal inline helpers), so the warning
+// that passing them changes the ABI on targets without AVX does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 inline v8f load8(const float* p) {
   v8f v;

@@ -29,6 +29,9 @@ std::vector<float>& scratch(int64_t n) {
 }
 
 typedef float v8f __attribute__((vector_size(32)));
+// These vectors never cross an ABI boundary (internal inline helpers), so the warning
+// that passing them changes the ABI on targets without AVX does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 inline v8f load8(const float* p) {
   v8f v;
@@ -57,14 +60,24 @@ inline float hsum8(v8f v) {
 // out[i] = Y[i, :] . x for every row of a row-major n x f matrix: four rows at a time
 // with one accumulator each, so the loads of four rows overlap. Serving is bound by
 // reading Y, which this streams once.
-// Every row goes through the same four-row body (a last, partial group repeats its first
-// row in the missing slots) and the function is never inlined, so a row's score is the
-// same bits whatever n, the row's position or the call site: the pruned recommend scores
-// rows in other groupings and must match the exhaustive scores exactly.
+// A row's score has the same bits whatever n, the row's position, the call site or the
+// compiler's contraction settings: every row goes through the same four-row body (a
+// last, partial group repeats its first row in the missing slots), and the f % 8 last
+// factors go through the same vector FMA as the others, zero-padded (no scalar tail the
+// compiler could fuse or not). The pruned recommend re-scores rows in other groupings
+// and must match the exhaustive scores exactly.
 __attribute__((noinline)) void score_rows(const float* __restrict Y, int64_t n, int f, const float* __restrict x,
                                           float* __restrict out) {
   const int nv = f / 8;
-  const int tail = nv * 8;
+  const int rem = f - 8 * nv;
+  float pad[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  if (rem) std::memcpy(pad, x + 8 * nv, sizeof(float) * static_cast<size_t>(rem));
+  const v8f xt = load8(pad);
+  auto tail8 = [&](const float* r) {
+    float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::memcpy(t, r + 8 * nv, sizeof(float) * static_cast<size_t>(rem));
+    return load8(t);
+  };
   for (int64_t i = 0; i < n; i += 4) {
     const int64_t m = std::min<int64_t>(4, n - i);
     const float* r0 = Y + i * f;
@@ -79,13 +92,13 @@ __attribute__((noinline)) void score_rows(const float* __restrict Y, int64_t n, 
       a2 = fmadd8(load8(r2 + 8 * q), xv, a2);
       a3 = fmadd8(load8(r3 + 8 * q), xv, a3);
     }
-    float s[4] = {hsum8(a0), hsum8(a1), hsum8(a2), hsum8(a3)};
-    for (int j = tail; j < f; ++j) {
-      s[0] += r0[j] * x[j];
-      s[1] += r1[j] * x[j];
-      s[2] += r2[j] * x[j];
-      s[3] += r3[j] * x[j];
+    if (rem) {
+      a0 = fmadd8(tail8(r0), xt, a0);
+      a1 = fmadd8(tail8(r1), xt, a1);
+      a2 = fmadd8(tail8(r2), xt, a2);
+      a3 = fmadd8(tail8(r3), xt, a3);
     }
+    const float s[4] = {hsum8(a0), hsum8(a1), hsum8(a2), hsum8(a3)};
     for (int64_t t = 0; t < m; ++t) out[i + t] = s[t];
   }
 }
@@ -235,7 +248,8 @@ namespace {
 bool order_fits(const ModelView& model, const ItemOrder* order) {
   return order && static_cast<int64_t>(order->item.size()) == model.n_items() &&
          static_cast<int64_t>(order->position.size()) == model.n_items() &&
-         static_cast<int64_t>(order->factors.size()) == model.n_items() * model.factors() &&
+         (order->factors.empty() ||
+          static_cast<int64_t>(order->factors.size()) == model.n_items() * model.factors()) &&
          order->bias.empty() == (model.section(SectionTag::ItemBias) == nullptr);
 }
 
@@ -261,7 +275,12 @@ int64_t recommend_pruned(const ModelView& model, const ItemOrder& order, int64_t
     float th = top.threshold();
     if (th > xnorm * order.bound[p0]) break;
     const int64_t ni = std::min(kBlock, n - p0);
-    score_rows(order.factors.data() + p0 * f, ni, f, x, s);
+    if (!order.factors.empty()) {
+      score_rows(order.factors.data() + p0 * f, ni, f, x, s);
+    } else {
+      const float* Y = model.item_factors();
+      for (int64_t c = 0; c < ni; ++c) score_rows(Y + int64_t(order.item[p0 + c]) * f, 1, f, x, s + c);
+    }
     if (bias)
       for (int64_t c = 0; c < ni; ++c) s[c] += bias[p0 + c];
     for (int64_t c = next_at_least(s, 0, ni, th); c < ni; c = next_at_least(s, c + 1, ni, th)) {
@@ -385,7 +404,7 @@ namespace recsys {
 
 BatchStats batch_stats() { return BatchStats{g_scored.load(), g_exhaustive.load()}; }
 
-void build_item_order(const ModelView& model, ItemOrder& order) {
+void build_item_order(const ModelView& model, ItemOrder& order, bool copy_factors) {
   require_factors(model, "recommend_all");
   const int64_t n = model.n_items();
   const int f = model.factors();
@@ -403,12 +422,12 @@ void build_item_order(const ModelView& model, ItemOrder& order) {
   std::stable_sort(order.item.begin(), order.item.end(), [&](int32_t a, int32_t b) { return norm[a] > norm[b]; });
   order.position.resize(static_cast<size_t>(n));
   for (int64_t p = 0; p < n; ++p) order.position[order.item[p]] = static_cast<int32_t>(p);
-  order.factors.resize(static_cast<size_t>(n) * f);
+  order.factors.assign(copy_factors ? static_cast<size_t>(n) * f : 0, 0.0f);
   order.bound.resize(static_cast<size_t>(n));
   order.bias.assign(bias ? static_cast<size_t>(n) : 0, 0.0f);
   for (int64_t p = 0; p < n; ++p) {
     const int32_t i = order.item[p];
-    if (f > 0) std::memcpy(order.factors.data() + p * f, Y + int64_t(i) * f, sizeof(float) * f);
+    if (copy_factors && f > 0) std::memcpy(order.factors.data() + p * f, Y + int64_t(i) * f, sizeof(float) * f);
     order.bound[p] = norm[i];
     if (bias) order.bias[p] = bias[i];
   }
@@ -439,7 +458,9 @@ void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, 
   const int64_t n_items = model.n_items();
   const int f = model.factors();
   const float* X = model.user_factors();
-  const float* Yo = order->factors.data();
+  // Item rows in order: the copy, or (without one) gathered per block into a buffer.
+  const float* Yo = order->factors.empty() ? nullptr : order->factors.data();
+  const float* Y = model.item_factors();
   const float* bo = order->bias.empty() ? nullptr : order->bias.data();
   const float* bound = order->bound.data();
   const int32_t* item_at = order->item.data();
@@ -455,9 +476,11 @@ void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, 
     const int64_t nb = std::min<int64_t>(kBatchUsers, static_cast<int64_t>(users.size()) - j0);
     // Fixed-capacity buffers viewed at the batch's current size: the active users shrink
     // block by block, and resizing Eigen matrices would reallocate (and fault in) each time.
-    thread_local std::vector<float> xa_buf, scores_buf;
+    thread_local std::vector<float> xa_buf, scores_buf, y_buf;
     xa_buf.resize(static_cast<size_t>(kBatchUsers * std::max(f, 1)));
     scores_buf.resize(static_cast<size_t>(kBatchUsers * kBatchItems));
+    if (!Yo) y_buf.resize(static_cast<size_t>(kBatchItems * std::max(f, 1)));
+    int64_t gathered = -1;  // the block whose rows y_buf holds
     thread_local std::vector<RunningTopK> tops;
     thread_local std::vector<float> xnorm;
     thread_local std::vector<int32_t> active;
@@ -507,7 +530,16 @@ void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, 
       const int64_t ni = std::min(kBatchItems, n_items - p0);
       Eigen::Map<RowMatrix> scores(scores_buf.data(), na, ni);
       if (f > 0) {
-        scores.noalias() = ConstRowMap(xa_buf.data(), na, f) * ConstRowMap(Yo + p0 * f, ni, f).transpose();
+        const float* block = Yo ? Yo + p0 * f : nullptr;
+        if (!block) {
+          if (gathered != p0) {
+            for (int64_t c = 0; c < ni; ++c)
+              std::memcpy(y_buf.data() + c * f, Y + int64_t(item_at[p0 + c]) * f, sizeof(float) * f);
+            gathered = p0;
+          }
+          block = y_buf.data();
+        }
+        scores.noalias() = ConstRowMap(xa_buf.data(), na, f) * ConstRowMap(block, ni, f).transpose();
       } else {
         scores.setZero();
       }

@@ -71,11 +71,13 @@ namespace recsys {
 struct ItemOrder {
   std::vector<int32_t> item;      // position -> item index
   std::vector<int32_t> position;  // item index -> position
-  std::vector<float> factors;  // the item factors, row-major, in that order
+  std::vector<float> factors;  // the item factors, row-major, in that order (empty when not copied)
   std::vector<float> bias;     // the item biases in that order (empty without biases)
   std::vector<float> bound;    // the norms above in that order (non-increasing)
 };
-void build_item_order(const ModelView& model, ItemOrder& order);
+// copy_factors = false keeps 12 bytes per item instead of also copying the factors
+// (for large catalogues under a tight cache): rows are then read in place, by index.
+void build_item_order(const ModelView& model, ItemOrder& order, bool copy_factors = true);
 
 // Top-k for many users at once (recommend_all): blocked matrix products of a batch of
 // users against blocks of items (Eigen GEMM), a running top-k per user, seen items

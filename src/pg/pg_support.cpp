@@ -290,10 +290,15 @@ const recsys::ItemOrder* cached_item_order(const recsys::ModelView& m) {
     CacheEntry& e = cache[i];
     if (reinterpret_cast<const uint8_t*>(e.value) != m.base) continue;
     if (e.order == nullptr) {
+      // A copy of the item factors in norm order makes the pruned scans sequential; when it
+      // would not fit in recsys.model_cache_size next to the model, only the order is kept
+      // (12 bytes per item) and rows are read in place.
+      const Size copy_bytes = static_cast<Size>(m.n_items()) * static_cast<Size>(m.factors()) * sizeof(float);
+      const bool copy = e.bytes + copy_bytes <= cache_limit();
       recsys::ItemOrder* built = nullptr;
       recsys_guard([&] {
         std::unique_ptr<recsys::ItemOrder> o(new recsys::ItemOrder());
-        recsys::build_item_order(m, *o);
+        recsys::build_item_order(m, *o, copy);
         built = o.release();
       });
       e.order = built;

@@ -116,20 +116,33 @@ void expect_batch_equals_per_user(const ModelView& v, int64_t k, bool exclude_se
   CancelToken never;
   recommend_batch(v, all_users(v), k, exclude_seen, threads, never, batch, order);
   ASSERT_EQ(static_cast<int64_t>(batch.size()), v.n_users());
+  // The same with an order that does not copy the factors (rows read by index).
+  ItemOrder compact;
+  build_item_order(v, compact, false);
+  ASSERT_TRUE(compact.factors.empty());
+  std::vector<std::vector<Scored>> batch_compact;
+  recommend_batch(v, all_users(v), k, exclude_seen, threads, never, batch_compact, &compact);
   // The single-user pruned path (recommend with a cached order) must agree too.
   ItemOrder own;
   build_item_order(v, own);
-  std::vector<Scored> one, pruned;
+  std::vector<Scored> one, pruned, pruned_compact;
   for (int64_t u = 0; u < v.n_users(); ++u) {
     recommend_user(v, u, k, exclude_seen, one);
     recommend_user(v, u, k, exclude_seen, pruned, &own);
+    recommend_user(v, u, k, exclude_seen, pruned_compact, &compact);
     ASSERT_EQ(batch[u].size(), one.size()) << "user " << u << " k " << k;
+    ASSERT_EQ(batch_compact[u].size(), one.size()) << "user " << u << " k " << k;
     ASSERT_EQ(pruned.size(), one.size()) << "user " << u << " k " << k;
+    ASSERT_EQ(pruned_compact.size(), one.size()) << "user " << u << " k " << k;
     for (size_t r = 0; r < one.size(); ++r) {
       ASSERT_EQ(batch[u][r].index, one[r].index) << "user " << u << " rank " << r << " k " << k;
       ASSERT_EQ(batch[u][r].score, one[r].score) << "user " << u << " rank " << r;
+      ASSERT_EQ(batch_compact[u][r].index, one[r].index) << "compact batch, user " << u << " rank " << r;
+      ASSERT_EQ(batch_compact[u][r].score, one[r].score) << "compact batch, user " << u << " rank " << r;
       ASSERT_EQ(pruned[r].index, one[r].index) << "pruned recommend, user " << u << " rank " << r << " k " << k;
       ASSERT_EQ(pruned[r].score, one[r].score) << "pruned recommend, user " << u << " rank " << r;
+      ASSERT_EQ(pruned_compact[r].index, one[r].index) << "compact pruned, user " << u << " rank " << r;
+      ASSERT_EQ(pruned_compact[r].score, one[r].score) << "compact pruned, user " << u << " rank " << r;
     }
   }
 }
@@ -273,19 +286,21 @@ TEST(RecommendPruned, BitIdenticalToScoringEveryItemWithRealValuedFactors) {
       s.items = 997;  // not a multiple of 4 or of the pruning block
       const Model m = factor_model(s);
       const ModelView v = m.view();
-      ItemOrder order;
+      ItemOrder order, compact;
       build_item_order(v, order);
+      build_item_order(v, compact, false);
       std::vector<Scored> plain, pruned;
-      for (int64_t u = 0; u < v.n_users(); ++u)
-        for (bool excl : {true, false}) {
-          recommend_user(v, u, 10, excl, plain);
-          recommend_user(v, u, 10, excl, pruned, &order);
-          ASSERT_EQ(pruned.size(), plain.size());
-          for (size_t r = 0; r < plain.size(); ++r) {
-            ASSERT_EQ(pruned[r].index, plain[r].index) << "f " << f << " user " << u << " rank " << r;
-            ASSERT_EQ(pruned[r].score, plain[r].score) << "f " << f << " user " << u << " rank " << r;
+      for (const ItemOrder* o : {&order, &compact})
+        for (int64_t u = 0; u < v.n_users(); ++u)
+          for (bool excl : {true, false}) {
+            recommend_user(v, u, 10, excl, plain);
+            recommend_user(v, u, 10, excl, pruned, o);
+            ASSERT_EQ(pruned.size(), plain.size());
+            for (size_t r = 0; r < plain.size(); ++r) {
+              ASSERT_EQ(pruned[r].index, plain[r].index) << "f " << f << " user " << u << " rank " << r;
+              ASSERT_EQ(pruned[r].score, plain[r].score) << "f " << f << " user " << u << " rank " << r;
+            }
           }
-        }
     }
   }
 }
