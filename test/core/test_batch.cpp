@@ -13,18 +13,16 @@
 #include <random>
 #include <vector>
 
+#include "model_bytes.h"
 #include "model_format.h"
 #include "serving.h"
 
 using namespace recsys;
+using recsys_test::Model;
+using recsys_test::write_model;
 
 namespace {
 
-struct Model {
-  std::vector<uint64_t> words;
-  uint64_t size = 0;
-  ModelView view() const { return ModelView::open(reinterpret_cast<const uint8_t*>(words.data()), size); }
-};
 
 template <class T>
 std::vector<uint8_t> bytes_of(const std::vector<T>& v) {
@@ -96,11 +94,7 @@ Model factor_model(const Spec& s) {
   b.add_array(SectionTag::ItemFactors, itf);
   if (s.bias) b.add_array(SectionTag::ItemBias, bias);
   b.add(SectionTag::UserItems, std::move(csr));
-  Model m;
-  m.size = b.total_size();
-  m.words.assign((m.size + 7) / 8, 0);
-  b.write(reinterpret_cast<uint8_t*>(m.words.data()));
-  return m;
+  return write_model(b);
 }
 
 std::vector<int64_t> all_users(const ModelView& v) {

@@ -15,28 +15,16 @@
 #include <vector>
 
 #include "content.h"
+#include "model_bytes.h"
 #include "model_format.h"
 
 using namespace recsys;
+using recsys_test::Model;
+using recsys_test::write_model;
 
 namespace {
 
-struct Model {
-  std::vector<uint64_t> words;
-  uint64_t size = 0;
-  const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(words.data()); }
-  uint8_t* data() { return reinterpret_cast<uint8_t*>(words.data()); }
-  ModelView view() const { return ModelView::open(data(), size); }
-  std::vector<uint8_t> bytes() const { return std::vector<uint8_t>(data(), data() + size); }
-};
 
-Model write_model(const ModelBuilder& b) {
-  Model m;
-  m.size = b.total_size();
-  m.words.assign((m.size + 7) / 8, 0);
-  b.write(m.data());
-  return m;
-}
 
 // One feature row as the SQL layer would produce it from a jsonb value.
 struct Feature {

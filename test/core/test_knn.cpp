@@ -16,11 +16,14 @@
 #include <vector>
 
 #include "knn.h"
+#include "model_bytes.h"
 #include "model_format.h"
 #include "serving.h"
 #include "training.h"
 
 using namespace recsys;
+using recsys_test::Model;
+using recsys_test::write_model;
 
 namespace {
 
@@ -31,22 +34,7 @@ struct Row {
 };
 
 // A written model in an 8-byte aligned buffer of exactly its size.
-struct Model {
-  std::vector<uint64_t> words;
-  uint64_t size = 0;
-  const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(words.data()); }
-  uint8_t* data() { return reinterpret_cast<uint8_t*>(words.data()); }
-  ModelView view() const { return ModelView::open(data(), size); }
-  std::vector<uint8_t> bytes() const { return std::vector<uint8_t>(data(), data() + size); }
-};
 
-Model write_model(const ModelBuilder& b) {
-  Model m;
-  m.size = b.total_size();
-  m.words.assign((m.size + 7) / 8, 0);
-  b.write(m.data());
-  return m;
-}
 
 std::unique_ptr<TrainingState> state_of(const std::vector<Row>& rows) {
   auto st = std::make_unique<TrainingState>(KeyKind::Int, 20, KeyKind::Int, 20);

@@ -12,27 +12,18 @@
 #include "content.h"
 #include "kmeans.h"
 #include "knn.h"
+#include "model_bytes.h"
 #include "model_format.h"
 #include "serving.h"
 #include "training.h"
 
 using namespace recsys;
+using recsys_test::Model;
+using recsys_test::write_model;
 
 namespace {
 
-struct Model {
-  std::vector<uint64_t> words;
-  uint64_t size = 0;
-  ModelView view() const { return ModelView::open(reinterpret_cast<const uint8_t*>(words.data()), size); }
-};
 
-Model write_model(const ModelBuilder& b) {
-  Model m;
-  m.size = b.total_size();
-  m.words.assign((m.size + 7) / 8, 0);
-  b.write(reinterpret_cast<uint8_t*>(m.words.data()));
-  return m;
-}
 
 // 80 users, 50 items in 5 groups of 10; each user mostly picks items of one group.
 Model knn_model(const std::string& json) {
