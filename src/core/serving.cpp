@@ -148,6 +148,19 @@ struct RunningTopK {
 std::atomic<int64_t> g_scored{0};
 std::atomic<int64_t> g_exhaustive{0};
 
+// ||[v, extra]|| in double, rounded to float: extra = 1 extends a user row and an item's
+// bias its row when the model has item biases (score = [x, 1] . [y, b]), else 0.
+inline float extended_norm(const float* v, int f, double extra) {
+  double s = extra * extra;
+  for (int c = 0; c < f; ++c) s += double(v[c]) * v[c];
+  return static_cast<float>(std::sqrt(s));
+}
+
+// A computed dot product can exceed the exact one by a few units in the last place per
+// term: ||x|| is widened by this factor so that pruning never drops an item whose
+// computed score would have entered the list.
+inline float rounding_slack(int f) { return 1.0f + 4e-7f * static_cast<float>(f + 8); }
+
 // The first c >= from with s[c] >= th, or n: eight scores per comparison, since almost
 // every score of a block falls below the running threshold.
 inline int64_t next_at_least(const float* s, int64_t from, int64_t n, float th) {
@@ -263,9 +276,7 @@ int64_t recommend_pruned(const ModelView& model, const ItemOrder& order, int64_t
   const int f = model.factors();
   const float* x = model.user_factors() + user * f;
   const float* bias = order.bias.empty() ? nullptr : order.bias.data();
-  double sq = bias ? 1.0 : 0.0;
-  for (int c = 0; c < f; ++c) sq += double(x[c]) * x[c];
-  const float xnorm = static_cast<float>(std::sqrt(sq)) * (1.0f + 4e-7f * static_cast<float>(f + 8));
+  const float xnorm = extended_norm(x, f, bias ? 1.0 : 0.0) * rounding_slack(f);
   const SeenItems seen = exclude_seen ? seen_items(model, user) : SeenItems{};
   const int32_t* seen_end = seen.items + seen.count;
   thread_local RunningTopK top;
@@ -404,6 +415,11 @@ namespace recsys {
 
 BatchStats batch_stats() { return BatchStats{g_scored.load(), g_exhaustive.load()}; }
 
+bool has_item_order(const ModelView& model) {
+  return (model.kind() == ModelKind::ImplicitAls || model.kind() == ModelKind::BiasedMf) && model.user_factors() &&
+         model.item_factors();
+}
+
 void build_item_order(const ModelView& model, ItemOrder& order, bool copy_factors) {
   require_factors(model, "recommend_all");
   const int64_t n = model.n_items();
@@ -411,12 +427,7 @@ void build_item_order(const ModelView& model, ItemOrder& order, bool copy_factor
   const float* Y = model.item_factors();
   const float* bias = model.section_as<float>(SectionTag::ItemBias);
   std::vector<float> norm(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    double s = 0;
-    for (int c = 0; c < f; ++c) s += double(Y[i * f + c]) * Y[i * f + c];
-    if (bias) s += double(bias[i]) * bias[i];
-    norm[i] = static_cast<float>(std::sqrt(s));
-  }
+  for (int64_t i = 0; i < n; ++i) norm[i] = extended_norm(Y + i * f, f, bias ? bias[i] : 0.0);
   order.item.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) order.item[i] = static_cast<int32_t>(i);
   std::stable_sort(order.item.begin(), order.item.end(), [&](int32_t a, int32_t b) { return norm[a] > norm[b]; });
@@ -465,10 +476,7 @@ void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, 
   const float* bound = order->bound.data();
   const int32_t* item_at = order->item.data();
   const int32_t* position = order->position.data();
-  // A computed dot product can exceed the exact one by a few units in the last place
-  // per term: the bound is widened by that much so that pruning never drops an item
-  // whose computed score would have entered the list.
-  const float slack = 1.0f + 4e-7f * static_cast<float>(f + 8);
+  const float slack = rounding_slack(f);
   const int64_t tasks = (static_cast<int64_t>(users.size()) + kBatchUsers - 1) / kBatchUsers;
   std::atomic<int64_t> scored{0};
   parallel_for(tasks, threads, cancel, [&](int64_t task, int) {
@@ -502,10 +510,7 @@ void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, 
           bits[p >> 6] |= uint64_t{1} << (p & 63);
         }
       }
-      const float* x = X + users[j0 + r] * f;
-      double s = bo ? 1.0 : 0.0;
-      for (int c = 0; c < f; ++c) s += double(x[c]) * x[c];
-      xnorm[r] = static_cast<float>(std::sqrt(s)) * slack;
+      xnorm[r] = extended_norm(X + users[j0 + r] * f, f, bo ? 1.0 : 0.0) * slack;
       active[r] = static_cast<int32_t>(r);
     }
     bool regather = true;

@@ -78,6 +78,8 @@ struct ItemOrder {
 // copy_factors = false keeps 12 bytes per item instead of also copying the factors
 // (for large catalogues under a tight cache): rows are then read in place, by index.
 void build_item_order(const ModelView& model, ItemOrder& order, bool copy_factors = true);
+// True for the models build_item_order takes (ALS and biased MF with factors).
+bool has_item_order(const ModelView& model);
 
 // Top-k for many users at once (recommend_all): blocked matrix products of a batch of
 // users against blocks of items (Eigen GEMM), a running top-k per user, seen items

@@ -316,8 +316,7 @@ Datum recsys_ranking_metrics_final(PG_FUNCTION_ARGS) {
     // Factor models: items in decreasing-norm order, so each user's top-k stops early.
     recsys::ItemOrder order_storage;
     const recsys::ItemOrder* order = nullptr;
-    if ((m.kind() == recsys::ModelKind::ImplicitAls || m.kind() == recsys::ModelKind::BiasedMf) && m.user_factors() &&
-        m.item_factors()) {
+    if (recsys::has_item_order(m)) {
       recsys::build_item_order(m, order_storage);
       order = &order_storage;
     }

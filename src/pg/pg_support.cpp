@@ -284,8 +284,7 @@ recsys::ModelView model_arg(FunctionCallInfo fcinfo, int argno) {
 }
 
 const recsys::ItemOrder* cached_item_order(const recsys::ModelView& m) {
-  if (m.kind() != recsys::ModelKind::ImplicitAls && m.kind() != recsys::ModelKind::BiasedMf) return nullptr;
-  if (!m.user_factors() || !m.item_factors() || m.n_items() == 0) return nullptr;
+  if (!recsys::has_item_order(m) || m.n_items() == 0) return nullptr;
   for (int i = 0; i < cache_count; ++i) {
     CacheEntry& e = cache[i];
     if (reinterpret_cast<const uint8_t*>(e.value) != m.base) continue;

@@ -276,7 +276,7 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
   const int64_t batch = 4096;
   const int64_t total = static_cast<int64_t>(users->size());
   // The item order: the cache's (built once per cached model), else one for this call.
-  const bool factor_model = m.kind() == recsys::ModelKind::ImplicitAls || m.kind() == recsys::ModelKind::BiasedMf;
+  const bool factor_model = recsys::has_item_order(m);
   const recsys::ItemOrder* order = factor_model && total > 0 ? cached_item_order(m) : nullptr;
   if (factor_model && total > 0 && order == nullptr) {
     recsys_guard([&] { recsys::build_item_order(m, batch_order); });
