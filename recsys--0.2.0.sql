@@ -426,29 +426,6 @@ COMMENT ON FUNCTION @extschema@.random_split(bigint, double precision, "any") IS
 -- SQL): k folds by split_hash(seed, user, item), one model per (setting, fold), metrics
 -- on the held-out fold; one row per setting with means and standard deviations.
 
-CREATE FUNCTION @extschema@.cross_validate(
-    query text,                          -- a SELECT whose first three columns are user, item, rating (or weight)
-    algorithm text,                      -- 'mf' | 'baseline' | 'als' | 'popularity' | 'item_knn'
-    settings jsonb[] DEFAULT ARRAY['{}'::jsonb],  -- training options, one element per setting
-    folds integer DEFAULT 5,
-    seed bigint DEFAULT 42,
-    options jsonb DEFAULT '{}')          -- k (10), relevance_threshold (none), implicit_weight ("one" | "value")
-RETURNS TABLE(setting jsonb, fold_count integer,
-              rmse_mean double precision, rmse_std double precision,
-              mae_mean double precision, mae_std double precision,
-              precision_mean double precision, precision_std double precision,
-              recall_mean double precision, map_mean double precision, ndcg_mean double precision,
-              train_seconds_mean double precision, per_fold jsonb)
-LANGUAGE sql VOLATILE
--- No SET search_path here: the caller's search_path is read and handed on, so the
--- query runs with the names the caller sees; the body names nothing unqualified.
-AS $cvw$
-  SELECT * FROM recsys_internal.cross_validate(query, algorithm, settings, folds, seed, options,
-                                               pg_catalog.current_setting('search_path'))
-$cvw$;
-COMMENT ON FUNCTION @extschema@.cross_validate(text, text, jsonb[], integer, bigint, jsonb) IS
-  'k-fold cross-validation of one algorithm over a list of option settings: one row per setting with mean and standard deviation of RMSE/MAE (rating models) and ranking metrics at k; query must be one SELECT (2 to 100 folds)';
-
 CREATE FUNCTION recsys_internal.checked_select(query text, caller text) RETURNS text
   AS 'MODULE_PATHNAME', 'recsys_checked_select' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION recsys_internal.checked_select(text, text) IS
@@ -589,6 +566,29 @@ END
 $cv$;
 COMMENT ON FUNCTION recsys_internal.cross_validate(text, text, jsonb[], integer, bigint, jsonb, text) IS
   'The body of recsys.cross_validate (called with the caller''s search_path)';
+
+CREATE FUNCTION @extschema@.cross_validate(
+    query text,                          -- a SELECT whose first three columns are user, item, rating (or weight)
+    algorithm text,                      -- 'mf' | 'baseline' | 'als' | 'popularity' | 'item_knn'
+    settings jsonb[] DEFAULT ARRAY['{}'::jsonb],  -- training options, one element per setting
+    folds integer DEFAULT 5,
+    seed bigint DEFAULT 42,
+    options jsonb DEFAULT '{}')          -- k (10), relevance_threshold (none), implicit_weight ("one" | "value")
+RETURNS TABLE(setting jsonb, fold_count integer,
+              rmse_mean double precision, rmse_std double precision,
+              mae_mean double precision, mae_std double precision,
+              precision_mean double precision, precision_std double precision,
+              recall_mean double precision, map_mean double precision, ndcg_mean double precision,
+              train_seconds_mean double precision, per_fold jsonb)
+LANGUAGE sql VOLATILE
+-- No SET search_path here: the caller's search_path is read and handed on, so the
+-- query runs with the names the caller sees; the body names nothing unqualified.
+AS $cvw$
+  SELECT * FROM recsys_internal.cross_validate(query, algorithm, settings, folds, seed, options,
+                                               pg_catalog.current_setting('search_path'))
+$cvw$;
+COMMENT ON FUNCTION @extschema@.cross_validate(text, text, jsonb[], integer, bigint, jsonb) IS
+  'k-fold cross-validation of one algorithm over a list of option settings: one row per setting with mean and standard deviation of RMSE/MAE (rating models) and ranking metrics at k; query must be one SELECT (2 to 100 folds)';
 
 -- ---------------------------------------------------------------------------------
 -- Batch recommendations for every user (materialized views, nightly exports).
