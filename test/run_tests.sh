@@ -79,6 +79,38 @@ else
   fi
 fi
 
+# libFuzzer harnesses (test/fuzz), built with clang under ASan + UBSan in their own
+# build tree, each run for a fixed number of inputs from the seed corpus that
+# recsys_fuzz_corpus writes (RECSYS_SKIP_FUZZ=1 skips; RECSYS_FUZZ_RUNS sets the runs).
+if [ "${RECSYS_SKIP_FUZZ:-0}" = 1 ] || [ "${RECSYS_SKIP_CORE:-0}" = 1 ]; then
+  section "fuzz harnesses skipped"
+else
+  section "fuzz harnesses (clang, libFuzzer + ASan + UBSan, $BUILD_ROOT/fuzz)"
+  FUZZ_BUILD=$BUILD_ROOT/fuzz
+  if cmake -S . -B "$FUZZ_BUILD" -DCMAKE_CXX_COMPILER=clang++ -DRECSYS_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g -DNDEBUG" &&
+    cmake --build "$FUZZ_BUILD" -j "$JOBS" &&
+    ctest --test-dir "$FUZZ_BUILD" --output-on-failure --timeout 300; then
+    pass "fuzz build and seed corpus"
+    for harness in model model_text options content; do
+      work=$FUZZ_BUILD/fuzz_work/$harness
+      rm -rf "$work" && mkdir -p "$work" "$FUZZ_BUILD/fuzz_artifacts"
+      # A fresh output corpus and a fixed seed: the same inputs on every run.
+      if UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+        timeout 300 "$FUZZ_BUILD/recsys_fuzz_$harness" -runs="${RECSYS_FUZZ_RUNS:-20000}" -seed=1 -timeout=20 \
+        -artifact_prefix="$FUZZ_BUILD/fuzz_artifacts/${harness}-" -print_final_stats=1 \
+        "$work" "$FUZZ_BUILD/fuzz_corpus/$harness" >"$work.log" 2>&1; then
+        pass "fuzz $harness ($(grep -oE 'Done [0-9]+ runs in [0-9]+ second' "$work.log" || echo '?'))"
+      else
+        tail -n 60 "$work.log"
+        fail "fuzz $harness (crash input in $FUZZ_BUILD/fuzz_artifacts/; log $work.log)"
+      fi
+    done
+  else
+    fail "fuzz build and seed corpus"
+  fi
+fi
+
 # ---------------------------------------------------------------------------------
 # 2. The extension.
 section "extension: make && make install"
@@ -124,6 +156,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# SERVER_ENV (an array, e.g. env LD_PRELOAD=...) prefixes the pg_ctl that starts the server.
+SERVER_ENV=()
 start_cluster() {
   as_server "$PG_BINDIR/initdb" -D "$DATADIR" -U postgres --auth=trust -E UTF8 --locale=C >"$TMPD/initdb.log" 2>&1 || {
     cat "$TMPD/initdb.log"
@@ -148,7 +182,8 @@ EOF
   local attempt
   for attempt in 1 2 3 4 5 6 7 8; do
     PGPORT=$((55432 + RANDOM % 2000))
-    if as_server "$PG_BINDIR/pg_ctl" -D "$DATADIR" -l "$SERVER_LOG" -w -t 60 -o "-p $PGPORT" start >/dev/null; then
+    if as_server ${SERVER_ENV[@]+"${SERVER_ENV[@]}"} "$PG_BINDIR/pg_ctl" -D "$DATADIR" -l "$SERVER_LOG" -w -t 60 \
+      -o "-p $PGPORT" start >/dev/null; then
       return 0
     fi
     echo "server did not start on port $PGPORT (attempt $attempt); log tail:"
@@ -233,6 +268,88 @@ fi
 if [ "$failed" -gt 0 ]; then
   section "server log (last 40 lines)"
   tail -n 40 "$SERVER_LOG" || true
+fi
+
+# ---------------------------------------------------------------------------------
+# 6. pg_regress again, against the extension built with AddressSanitizer (gcc, -O1) and
+#    a second throwaway cluster whose postmaster runs with gcc's libasan preloaded
+#    (RECSYS_SKIP_PG_ASAN=1 skips). The ASan build has its own tree, a copy of the
+#    sources in $BUILD_ROOT/pg_asan (incremental: copies keep their times); it is
+#    installed for this section only and the normal build is installed again after it.
+#    Fails on any failed regress test and on any AddressSanitizer report.
+if [ "${RECSYS_SKIP_PG_ASAN:-0}" = 1 ]; then
+  section "pg_regress under AddressSanitizer skipped (RECSYS_SKIP_PG_ASAN=1)"
+else
+  section "pg_regress under AddressSanitizer ($BUILD_ROOT/pg_asan)"
+  as_server "$PG_BINDIR/pg_ctl" -D "$DATADIR" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+  PG_ASAN=$BUILD_ROOT/pg_asan
+  LIBASAN=$(gcc -print-file-name=libasan.so)
+  mkdir -p "$PG_ASAN/src"
+  # Sources deleted from the checkout are deleted from the copy, then everything is
+  # copied with its modification time (make rebuilds what changed).
+  (cd "$PG_ASAN" && find src -name '*.cpp' -o -name '*.h' | while read -r f; do
+    [ -e "$ROOT/$f" ] || rm -f "$f" "${f%.cpp}.o" "${f%.cpp}.d"
+  done)
+  rm -rf "$PG_ASAN/sql" "$PG_ASAN/expected" "$PG_ASAN/results"
+  # Sources only (not the normal build's objects under src/); tar keeps the times.
+  tar -cf - $(find src -name '*.cpp' -o -name '*.h') sql expected Makefile recsys.control recsys--*.sql |
+    tar -C "$PG_ASAN" -xf -
+  asan_opt="${OPTFLAGS--march=native} -O1 -g -fno-omit-frame-pointer -fsanitize=address"
+  ASAN_LOGS=$TMPD/asan
+  mkdir -p "$ASAN_LOGS"
+  chown "$OS_USER" "$ASAN_LOGS"
+  if [ ! -e "$LIBASAN" ] || [ "$LIBASAN" = libasan.so ]; then
+    fail "pg_regress under ASan (gcc's libasan.so not found)"
+  elif ! { make -C "$PG_ASAN" -j "$JOBS" OPTFLAGS="$asan_opt" LDFLAGS_SL="-fsanitize=address" &&
+    make -C "$PG_ASAN" install OPTFLAGS="$asan_opt" LDFLAGS_SL="-fsanitize=address"; }; then
+    fail "pg_regress under ASan (extension build with -fsanitize=address)"
+  else
+    DATADIR=$TMPD/asan_data
+    SERVER_LOG=$TMPD/asan_server.log
+    # detect_leaks=0: PostgreSQL frees by memory context, not one free() per malloc();
+    # detect_stack_use_after_return=0: ereport longjmps out of instrumented frames.
+    SERVER_ENV=(env "LD_PRELOAD=$LIBASAN"
+      "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0:allow_user_segv_handler=1:verify_asan_link_order=0:log_path=$ASAN_LOGS/asan")
+    if start_cluster; then
+      echo "ASan cluster running: PGPORT=$PGPORT (data in $DATADIR, reports in $ASAN_LOGS)"
+      ASAN_OUT=$TMPD/regress_asan.out
+      set +e
+      make -C "$PG_ASAN" installcheck PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres 2>&1 | tee "$ASAN_OUT"
+      asan_status=${PIPESTATUS[0]}
+      set -e
+      n_asan=0
+      while read -r name result; do
+        n_asan=$((n_asan + 1))
+        if [ "$result" = ok ]; then pass "pg_regress under ASan $name"; else fail "pg_regress under ASan $name"; fi
+      done < <(sed -nE \
+        -e 's/^test +([^ ]+) +\.\.\. +(ok|FAILED|failed).*/\1 \2/p' \
+        -e 's/^ +([^ ]+) +\.\.\. +(ok|FAILED|failed).*/\1 \2/p' \
+        -e 's/^ok +[0-9]+ +[-+] +([^ ]+) .*/\1 ok/p' \
+        -e 's/^not ok +[0-9]+ +[-+] +([^ ]+) .*/\1 FAILED/p' "$ASAN_OUT")
+      if [ "$n_asan" -eq 0 ]; then
+        fail "pg_regress under ASan (no test results; exit status $asan_status)"
+      elif [ "$asan_status" -ne 0 ] && ! grep -qE '(FAILED|not ok)' "$ASAN_OUT"; then
+        fail "pg_regress under ASan (make installcheck exit status $asan_status)"
+      fi
+      [ -s "$PG_ASAN/regression.diffs" ] && head -n 200 "$PG_ASAN/regression.diffs"
+      as_server "$PG_BINDIR/pg_ctl" -D "$DATADIR" -m fast -w -t 60 stop >/dev/null 2>&1 || true
+      reports=$(grep -lE 'ERROR: AddressSanitizer|SUMMARY: AddressSanitizer' "$ASAN_LOGS"/* "$SERVER_LOG" 2>/dev/null || true)
+      if [ -z "$reports" ]; then
+        pass "no AddressSanitizer report"
+      else
+        for r in $reports; do
+          echo "--- $r"
+          head -n 60 "$r"
+        done
+        fail "AddressSanitizer reports ($(echo "$reports" | wc -l) files, kept in $BUILD_ROOT/pg_asan/reports)"
+        mkdir -p "$PG_ASAN/reports" && cp $reports "$PG_ASAN/reports/" 2>/dev/null || true
+      fi
+    else
+      fail "pg_regress under ASan (start the cluster with libasan preloaded)"
+    fi
+  fi
+  # The normal build goes back in place (make install copies, builds nothing new).
+  make install >/dev/null || fail "reinstall of the normal build after the ASan section"
 fi
 
 summary

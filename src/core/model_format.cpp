@@ -190,8 +190,20 @@ bool read_csr(const ModelView& v, SectionTag tp, SectionTag ti, SectionTag tv, u
     for (int64_t k = indptr[r] + 1; k < indptr[r + 1]; ++k) {
       if (order == kAscendingIndices && indices[k] <= indices[k - 1])
         invalid(w + " indices are not strictly ascending");
-      if (order == kDescendingScores && values[k] > values[k - 1]) invalid(w + " is not sorted by score");
+      // Score descending, ties by index ascending (what every list is built in and
+      // what the serving calls return as stored).
+      if (order == kDescendingScores &&
+          (values[k] > values[k - 1] || (values[k] == values[k - 1] && indices[k] <= indices[k - 1])))
+        invalid(w + " is not sorted by score");
     }
+  if (order == kDescendingScores) {  // an item at most once per row
+    std::vector<uint64_t> last_row(cols, UINT64_MAX);
+    for (uint64_t r = 0; r < rows; ++r)
+      for (int64_t k = indptr[r]; k < indptr[r + 1]; ++k) {
+        if (last_row[indices[k]] == r) invalid(w + " hold an item twice");
+        last_row[indices[k]] = r;
+      }
+  }
   *out = CsrSections{indptr, indices, values, rows, nnz};
   return true;
 }
@@ -347,6 +359,11 @@ void validate_model(const uint8_t* bytes, uint64_t size) {
         invalid("popularity order is not a permutation of the items");
       seen[order[i]] = true;
     }
+    // recommend_popular returns the order as stored: it must rank by popularity.
+    if (const float* pop = v.section_as<float>(SectionTag::ItemPopularity))
+      for (uint64_t i = 1; i < ni; ++i)
+        if (pop[order[i]] > pop[order[i - 1]] || (pop[order[i]] == pop[order[i - 1]] && order[i] < order[i - 1]))
+          invalid("popularity order does not rank the items by popularity");
   }
   if (const uint8_t* csr = v.section(SectionTag::UserItems, &len)) {
     if (len < 8 * (nu + 1)) invalid("seen-items index is too short");

@@ -595,6 +595,19 @@ TEST(ItemKnn, ModelRoundTripAndValidation) {
     auto c = good;
     put<int32_t>(c, ind.offset + 4 * p[r], static_cast<int32_t>(r));
     EXPECT_NE(validation_error(c, true).find("own neighbour"), std::string::npos);
+    // Equal scores with the higher index first, and an item listed twice in a row (both
+    // found by test/fuzz/fuzz_model: similar_items returned them as stored).
+    const int32_t* idx = reinterpret_cast<const int32_t*>(good.data() + ind.offset);
+    const float* s = reinterpret_cast<const float*>(good.data() + sc.offset);
+    auto d = good;
+    put<float>(d, sc.offset + 4 * (p[r] + 1), s[p[r]]);
+    put<int32_t>(d, ind.offset + 4 * p[r], std::max(idx[p[r]], idx[p[r] + 1]));
+    put<int32_t>(d, ind.offset + 4 * (p[r] + 1), std::min(idx[p[r]], idx[p[r] + 1]));
+    EXPECT_NE(validation_error(d, true).find("not sorted"), std::string::npos);
+    auto e = good;
+    put<float>(e, sc.offset + 4 * (p[r] + 1), s[p[r]] * 0.5f);
+    put<int32_t>(e, ind.offset + 4 * (p[r] + 1), idx[p[r]]);
+    EXPECT_NE(validation_error(e, true).find("twice"), std::string::npos);
   }
   {
     auto b = good;

@@ -828,6 +828,13 @@ TEST(ModelFormatReject, PopularityOrder) {
     m.set(SectionTag::PopularOrder, order);
     EXPECT_REJECTED(m.write(), "permutation");
   }
+  // A permutation that does not rank by popularity (recommend_popular would return it
+  // out of order), or that breaks a tie by the higher index (found by fuzz_model).
+  for (std::vector<int32_t> order : {std::vector<int32_t>{1, 0, 2, 3}, std::vector<int32_t>{0, 2, 1, 3}}) {
+    HandModel m = hand_model();
+    m.set(SectionTag::PopularOrder, order);
+    EXPECT_REJECTED(m.write(), "rank the items by popularity");
+  }
 }
 
 TEST(ModelFormatReject, SeenItemsCsr) {
