@@ -68,6 +68,6 @@ SELECT seg AS segment, count(*) AS customers,
        (SELECT string_agg(department || ' ' || n, ', ' ORDER BY n DESC, department) FROM (
           SELECT p.department, count(*) AS n FROM events e JOIN products p USING (sku)
           WHERE e.customer_id = ANY (array_agg(c.customer)) GROUP BY p.department ORDER BY n DESC LIMIT 2) top) AS top_departments
-FROM (SELECT f.user AS customer, recsys.cluster(s.model, f.factors) AS seg
-      FROM shop_model m, segments s, recsys.user_factors(m.model) f) c
+FROM (SELECT f.customer, recsys.cluster(s.model, f.factors) AS seg
+      FROM shop_model m, segments s, recsys.user_factors(m.model) AS f(customer, factors)) c
 GROUP BY seg ORDER BY seg;
