@@ -28,15 +28,27 @@ class SignalMaskForNewThreads {
 
 }  // namespace
 
-int resolve_threads(int requested) {
-  if (requested > 0) return requested;
+namespace {
+std::atomic<int> thread_ceiling{0};  // 0: no ceiling
+}  // namespace
+
+int hardware_threads() {
   unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+void set_thread_ceiling(int ceiling) { thread_ceiling.store(ceiling > 0 ? ceiling : 0, std::memory_order_relaxed); }
+
+int resolve_threads(int requested) {
+  int n = requested > 0 ? requested : hardware_threads();
+  const int ceiling = thread_ceiling.load(std::memory_order_relaxed);
+  return ceiling > 0 && n > ceiling ? ceiling : n;
 }
 
 void parallel_for(int64_t n_tasks, int threads, const CancelToken& cancel,
                   const std::function<void(int64_t, int)>& fn) {
   if (n_tasks <= 0) return;
+  threads = resolve_threads(std::max(1, threads));
   threads = std::max(1, std::min<int>(threads, static_cast<int>(std::min<int64_t>(n_tasks, 1 << 20))));
   std::atomic<int64_t> next{0};
   std::atomic<bool> failed{false};

@@ -28,8 +28,13 @@ class CancelToken {
   std::atomic<bool> flag_{false};
 };
 
-// Number of threads to use for `requested` (0 = all hardware threads), at least 1.
+// Number of threads to use for `requested` (0 = all hardware threads), at least 1 and
+// at most the ceiling set by set_thread_ceiling (the PostgreSQL layer's recsys.max_threads).
 int resolve_threads(int requested);
+// The machine's hardware threads (at least 1).
+int hardware_threads();
+// Caps resolve_threads and parallel_for for the whole process; 0 removes the cap.
+void set_thread_ceiling(int ceiling);
 
 // Runs fn(task, thread) for task in [0, n_tasks) on `threads` threads; tasks are handed
 // out one at a time from a shared counter so uneven task costs balance out. Stops

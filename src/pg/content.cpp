@@ -199,9 +199,13 @@ Datum recsys_content_final(PG_FUNCTION_ARGS) {
 
 namespace {
 
-std::vector<recsys::Scored> content_results;
-std::vector<int64_t> given_items;
-std::vector<float> given_weights;
+// One recommend_content / recommend_for_items call's buffers, owned by its memory
+// context (never shared between calls: emitting an ID may run user SQL).
+struct FromItemsBuffers {
+  std::vector<recsys::Scored> results;
+  std::vector<int64_t> items;
+  std::vector<float> weights;
+};
 
 void require_content(const recsys::ModelView& m, const char* fn) {
   if (m.kind() != recsys::ModelKind::Content)
@@ -281,26 +285,25 @@ Datum recommend_from_items(FunctionCallInfo fcinfo, const char* fn, bool knn_too
     ++known;
   }
   int64_t count = 0;
+  FromItemsBuffers* buf = context_owned<FromItemsBuffers>(CurrentMemoryContext);
   if (known > 0) {
     recsys_guard([&] {
-      given_items.assign(idx, idx + known);
-      if (weighted)
-        given_weights.assign(w, w + known);
-      else
-        given_weights.clear();
-      count = is_knn ? recsys::knn_recommend_from_items(m, given_items, given_weights, k, exclude_given, content_results)
-                     : recsys::content_recommend_from_items(m, given_items, given_weights, k, exclude_given,
-                                                            content_results);
+      buf->items.assign(idx, idx + known);
+      if (weighted) buf->weights.assign(w, w + known);
+      count = is_knn ? recsys::knn_recommend_from_items(m, buf->items, buf->weights, k, exclude_given, buf->results)
+                     : recsys::content_recommend_from_items(m, buf->items, buf->weights, k, exclude_given,
+                                                            buf->results);
     });
   }
   TupleDesc desc;
   Tuplestorestate* store = begin_materialized_srf(fcinfo, &desc);
   Oid id_type = TupleDescAttr(desc, 0)->atttypid;
+  check_output_type(dict, m.header->item_type_oid, id_type, "item", "Pass the items as an array of %s.");
   for (int64_t r = 0; r < count; ++r) {
     Datum values[2];
     bool rnulls[2] = {false, false};
-    values[0] = key_to_datum(dict, content_results[r].index, id_type);
-    values[1] = Float4GetDatum(content_results[r].score);
+    values[0] = key_to_datum(dict, buf->results[r].index, id_type);
+    values[1] = Float4GetDatum(buf->results[r].score);
     tuplestore_putvalues(store, desc, values, rnulls);
   }
   return (Datum)0;
@@ -329,16 +332,13 @@ Datum recsys_content_similarity(PG_FUNCTION_ARGS) {
   PG_RETURN_FLOAT4(s);
 }
 
-namespace {
-std::vector<std::string> words;
-}  // namespace
-
 // tokenize(text) -> text[]: the words train_content takes from a free-text field.
 Datum recsys_tokenize(PG_FUNCTION_ARGS) {
   text* t = PG_GETARG_TEXT_PP(0);
   const char* p = VARDATA_ANY(t);
   const uint64_t len = VARSIZE_ANY_EXHDR(t);
   int n = 0;
+  std::vector<std::string>& words = *context_owned<std::vector<std::string>>(CurrentMemoryContext);
   recsys_guard([&] {
     words = recsys::tokenize_text(p, len);
     n = static_cast<int>(words.size());

@@ -24,6 +24,7 @@ extern "C" {
 #include "metrics.h"
 #include "mf.h"
 #include "options.h"
+#include "parallel.h"
 #include "serving.h"
 
 extern "C" {
@@ -182,7 +183,7 @@ Datum recsys_rating_metrics_deserialize(PG_FUNCTION_ARGS) {
 Datum recsys_rating_metrics_final(PG_FUNCTION_ARGS) {
   if (PG_ARGISNULL(0)) PG_RETURN_NULL();
   RatingState* st = reinterpret_cast<RatingState*>(PG_GETARG_POINTER(0));
-  static std::string json;
+  std::string& json = *context_owned<std::string>(CurrentMemoryContext);
   recsys_guard([&] {
     const recsys::RatingMetrics& m = st->metrics;
     json = "{\"rmse\": " + recsys::json_number(m.rmse()) + ", \"mse\": " + recsys::json_number(m.mse()) +
@@ -212,10 +213,20 @@ struct RankingState {
   std::vector<std::pair<int64_t, int64_t>>* pairs;  // (user index or -1 - unknown id, item index or -1)
   recsys::KeyInterner* unknown_users;               // IDs of test users the model does not know
   int64 null_rows;
+  recsys::BackgroundJob* job;  // the final phase, run off the main thread so it can be cancelled
+  std::string* json;           // its result
+  int64 users_evaluated;
+  int64 users_unknown_skipped;
 };
 
+// Frees the state's C++ parts; the job first (its destructor cancels and joins it), as
+// it reads the pairs and the model copy, which go with this context.
 void free_ranking_state(void* arg) {
   RankingState* st = static_cast<RankingState*>(arg);
+  delete st->job;
+  st->job = nullptr;
+  delete st->json;
+  st->json = nullptr;
   delete st->pairs;
   delete st->unknown_users;
   st->pairs = nullptr;
@@ -290,81 +301,108 @@ Datum recsys_ranking_metrics_trans(PG_FUNCTION_ARGS) {
 }
 
 namespace {
-std::string ranking_json;
+
+// The metrics of a ranking_metrics state as JSON (run on the state's background job:
+// no PostgreSQL calls; stops between users once `cancel` is set).
+void compute_ranking_metrics(RankingState* st, int threads, const recsys::CancelToken& cancel) {
+  const ModelView m = ModelView::open(reinterpret_cast<const uint8_t*>(st->model), VARSIZE(st->model));
+  auto& pairs = *st->pairs;
+  std::sort(pairs.begin(), pairs.end());
+  pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
+  // One group per test user (known users first in index order, then unknown ones).
+  std::vector<size_t> starts;
+  for (size_t i = 0; i < pairs.size(); ++i)
+    if (i == 0 || pairs[i].first != pairs[i - 1].first) starts.push_back(i);
+  starts.push_back(pairs.size());
+  const int64_t groups = static_cast<int64_t>(starts.size()) - 1;
+  std::vector<std::vector<int64_t>> lists(static_cast<size_t>(std::max<int64_t>(groups, 0)));
+  std::vector<char> evaluated(lists.size(), 0);
+  // Factor models: items in decreasing-norm order, so each user's top-k stops early.
+  recsys::ItemOrder order_storage;
+  const recsys::ItemOrder* order = nullptr;
+  if (recsys::has_item_order(m)) {
+    recsys::build_item_order(m, order_storage);
+    order = &order_storage;
+  }
+  cancel.check();
+  recsys::parallel_for(groups, threads, cancel, [&](int64_t g, int) {
+    thread_local std::vector<recsys::Scored> top;
+    int64_t user = pairs[starts[g]].first;
+    if (user >= 0) {
+      recsys::recommend_user(m, user, st->k, st->exclude_seen, top, order);
+    } else if (st->cold_start) {
+      recsys::recommend_popular(m, st->k, top);
+    } else {
+      return;
+    }
+    evaluated[g] = 1;
+    for (auto& s : top) lists[g].push_back(s.index);
+  });
+  recsys::RankingAccumulator acc(st->k, m.n_items());
+  int64_t unknown_skipped = 0, unknown_evaluated = 0;
+  for (int64_t g = 0; g < groups; ++g) {
+    if ((g & 4095) == 0) cancel.check();
+    bool unknown = pairs[starts[g]].first < 0;
+    if (!evaluated[g]) {
+      unknown_skipped++;
+      continue;
+    }
+    unknown_evaluated += unknown;
+    std::vector<int64_t> relevant;
+    for (size_t i = starts[g]; i < starts[g + 1]; ++i) {
+      int64_t item = pairs[i].second;
+      // Items the model does not know stay relevant (they can never be hit): distinct
+      // negative placeholders per row.
+      relevant.push_back(item >= 0 ? item : -1 - static_cast<int64_t>(i));
+    }
+    acc.add(lists[g], relevant);
+  }
+  recsys::RankingMetrics mean = acc.mean();
+  using recsys::json_number;
+  st->users_evaluated = acc.users();
+  st->users_unknown_skipped = unknown_skipped;
+  *st->json = "{\"k\": " + std::to_string(st->k) + ", \"precision\": " + json_number(mean.precision) +
+              ", \"recall\": " + json_number(mean.recall) + ", \"map\": " + json_number(mean.average_precision) +
+              ", \"ndcg\": " + json_number(mean.ndcg) + ", \"hit_rate\": " + json_number(mean.hit_rate) +
+              ", \"mrr\": " + json_number(mean.reciprocal_rank) + ", \"coverage\": " + json_number(acc.coverage()) +
+              ", \"users\": " + std::to_string(acc.users()) +
+              ", \"users_unknown_skipped\": " + std::to_string(unknown_skipped) +
+              ", \"users_unknown_cold_start\": " + std::to_string(unknown_evaluated) +
+              ", \"rows_skipped_null\": " + std::to_string(st->null_rows) +
+              ", \"exclude_seen\": " + (st->exclude_seen ? "true" : "false") + "}";
 }
 
+}  // namespace
+
+// The final phase scores every test user: on a background job (owned by the state, so
+// it is joined before the pairs and the model copy are freed) while this thread answers
+// cancel and statement_timeout within ~50 ms.
 Datum recsys_ranking_metrics_final(PG_FUNCTION_ARGS) {
   if (PG_ARGISNULL(0)) PG_RETURN_NULL();
   RankingState* st = reinterpret_cast<RankingState*>(PG_GETARG_POINTER(0));
-  ModelView m;
-  const uint8_t* base = reinterpret_cast<const uint8_t*>(st->model);
-  uint64_t size = VARSIZE(st->model);
-  int threads = recsys::resolve_threads(st->threads > 0 ? st->threads : guc_threads);
+  // A second final call on one state (a query naming the same aggregate twice) reuses
+  // the first call's result.
+  if (st->job != nullptr) PG_RETURN_DATUM(jsonb_from_text(*st->json));
+  const int threads = recsys::resolve_threads(st->threads > 0 ? st->threads : guc_threads);
   recsys_guard([&] {
-    m = ModelView::open(base, size);
-    auto& pairs = *st->pairs;
-    std::sort(pairs.begin(), pairs.end());
-    pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
-    // One group per test user (known users first in index order, then unknown ones).
-    std::vector<size_t> starts;
-    for (size_t i = 0; i < pairs.size(); ++i)
-      if (i == 0 || pairs[i].first != pairs[i - 1].first) starts.push_back(i);
-    starts.push_back(pairs.size());
-    const int64_t groups = static_cast<int64_t>(starts.size()) - 1;
-    std::vector<std::vector<int64_t>> lists(static_cast<size_t>(std::max<int64_t>(groups, 0)));
-    std::vector<char> evaluated(lists.size(), 0);
-    // Factor models: items in decreasing-norm order, so each user's top-k stops early.
-    recsys::ItemOrder order_storage;
-    const recsys::ItemOrder* order = nullptr;
-    if (recsys::has_item_order(m)) {
-      recsys::build_item_order(m, order_storage);
-      order = &order_storage;
-    }
-    recsys::CancelToken never;
-    recsys::parallel_for(groups, threads, never, [&](int64_t g, int) {
-      thread_local std::vector<recsys::Scored> top;
-      int64_t user = pairs[starts[g]].first;
-      if (user >= 0) {
-        recsys::recommend_user(m, user, st->k, st->exclude_seen, top, order);
-      } else if (st->cold_start) {
-        recsys::recommend_popular(m, st->k, top);
-      } else {
-        return;
-      }
-      evaluated[g] = 1;
-      for (auto& s : top) lists[g].push_back(s.index);
-    });
-    recsys::RankingAccumulator acc(st->k, m.n_items());
-    int64_t unknown_skipped = 0, unknown_evaluated = 0;
-    for (int64_t g = 0; g < groups; ++g) {
-      bool unknown = pairs[starts[g]].first < 0;
-      if (!evaluated[g]) {
-        unknown_skipped++;
-        continue;
-      }
-      unknown_evaluated += unknown;
-      std::vector<int64_t> relevant;
-      for (size_t i = starts[g]; i < starts[g + 1]; ++i) {
-        int64_t item = pairs[i].second;
-        // Items the model does not know stay relevant (they can never be hit): distinct
-        // negative placeholders per row.
-        relevant.push_back(item >= 0 ? item : -1 - static_cast<int64_t>(i));
-      }
-      acc.add(lists[g], relevant);
-    }
-    recsys::RankingMetrics mean = acc.mean();
-    using recsys::json_number;
-    ranking_json = "{\"k\": " + std::to_string(st->k) + ", \"precision\": " + json_number(mean.precision) +
-                   ", \"recall\": " + json_number(mean.recall) + ", \"map\": " + json_number(mean.average_precision) +
-                   ", \"ndcg\": " + json_number(mean.ndcg) + ", \"hit_rate\": " + json_number(mean.hit_rate) +
-                   ", \"mrr\": " + json_number(mean.reciprocal_rank) + ", \"coverage\": " + json_number(acc.coverage()) +
-                   ", \"users\": " + std::to_string(acc.users()) +
-                   ", \"users_unknown_skipped\": " + std::to_string(unknown_skipped) +
-                   ", \"users_unknown_cold_start\": " + std::to_string(unknown_evaluated) +
-                   ", \"rows_skipped_null\": " + std::to_string(st->null_rows) +
-                   ", \"exclude_seen\": " + (st->exclude_seen ? "true" : "false") + "}";
+    st->json = new std::string();
+    st->job = new recsys::BackgroundJob();
+    st->job->start([st, threads](const recsys::CancelToken& cancel) { compute_ranking_metrics(st, threads, cancel); });
   });
-  PG_RETURN_DATUM(jsonb_from_text(ranking_json));
+  for (;;) {
+    bool done = false;
+    recsys_guard([&] { done = st->job->wait_for(50); });
+    CHECK_FOR_INTERRUPTS();
+    if (done) break;
+  }
+  recsys_guard([&] { st->job->rethrow_if_failed(); });
+  if (st->users_evaluated == 0)
+    ereport(NOTICE,
+            (errmsg("ranking_metrics: no test user could be ranked, so the metrics are NULL"),
+             errdetail("%lld test users are not in the model.", static_cast<long long>(st->users_unknown_skipped)),
+             errhint("Check that the test rows use the model's user IDs, or pass {\"cold_start\": true} to rank "
+                     "unknown users by popularity.")));
+  PG_RETURN_DATUM(jsonb_from_text(*st->json));
 }
 
 // ---- splits ----------------------------------------------------------------------------

@@ -2,13 +2,17 @@
 #include "pg_support.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 extern "C" {
 #include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 }
 
 #include "kmeans.h"
@@ -32,18 +36,44 @@ void check_alloc_size(uint64_t size) {
                     errmsg("recsys model of %llu bytes exceeds the 1 GB limit", static_cast<unsigned long long>(size))));
 }
 
+// The model's parameters section, parsed by PostgreSQL's own JSON reader and written
+// out again: a crafted model cannot inject keys into model_info, and its text must be
+// valid in the database's encoding.
+char* reemitted_params(const recsys::ModelView& m, char** inertia) {
+  char* raw = nullptr;
+  uint64_t len = 0;
+  recsys_guard([&] {
+    const std::string params = m.params_json();
+    len = params.size();
+    raw = static_cast<char*>(std::malloc(len + 1));
+    if (raw == nullptr) throw std::bad_alloc();
+    std::memcpy(raw, params.c_str(), len + 1);
+  });
+  char* text = pnstrdup(raw, static_cast<Size>(len));
+  std::free(raw);
+  if (!pg_verifymbstr(text, static_cast<int>(len), true))
+    ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+                    errmsg("the model's parameters are not valid %s text", GetDatabaseEncodingName())));
+  Jsonb* jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+  if (!JB_ROOT_IS_OBJECT(jb))
+    ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+                    errmsg("invalid recsys model: its parameters are not a JSON object")));
+  *inertia = pstrdup("null");
+  JsonbValue key;
+  key.type = jbvString;
+  key.val.string.val = const_cast<char*>("inertia");
+  key.val.string.len = 7;
+  JsonbValue* v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &key);
+  if (v != nullptr && v->type == jbvNumeric)
+    *inertia = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+  return JsonbToCString(nullptr, &jb->root, VARSIZE(jb));
+}
+
 // k-means models: clusters, dimension, inertia, cluster sizes and the centroids in the
 // units of the training vectors.
-void append_kmeans_info(const recsys::ModelView& m, std::string& json) {
+void append_kmeans_info(const recsys::ModelView& m, const std::string& inertia, std::string& json) {
   const int64_t k = recsys::kmeans_clusters(m), d = recsys::kmeans_dimension(m);
   const int64_t* sizes = m.section_as<int64_t>(recsys::SectionTag::ClusterSizes);
-  std::string params = m.params_json();
-  const size_t at = params.find("\"inertia\": ");
-  std::string inertia = "null";
-  if (at != std::string::npos) {
-    const size_t from = at + 11, to = params.find_first_of(",}", from);
-    inertia = params.substr(from, to - from);
-  }
   json += ", \"clusters\": " + std::to_string(k) + ", \"dimension\": " + std::to_string(d) +
           ", \"standardized\": " + (m.section(recsys::SectionTag::FeatureMean) ? "true" : "false") +
           ", \"inertia\": " + inertia + ", \"sizes\": [";
@@ -114,9 +144,13 @@ Datum recsys_model_send(PG_FUNCTION_ARGS) {
 Datum recsys_model_info(PG_FUNCTION_ARGS) {
   recsys::ModelView m = model_arg(fcinfo, 0);
   // k-means models have no IDs (type OID 0): their ID types show as null.
-  const char* user_type = m.header->user_type_oid ? format_type_be(m.header->user_type_oid) : nullptr;
-  const char* item_type = m.header->item_type_oid ? format_type_be(m.header->item_type_oid) : nullptr;
-  static std::string json;
+  const bool has_ids = m.kind() != recsys::ModelKind::KMeans;
+  const char* user_type = has_ids ? model_id_type_name(m.header->user_type_oid, m.user_keys().kind()) : nullptr;
+  const char* item_type = has_ids ? model_id_type_name(m.header->item_type_oid, m.item_keys().kind()) : nullptr;
+  char* inertia_text = nullptr;
+  const char* params = reemitted_params(m, &inertia_text);
+  const char* inertia = inertia_text;
+  std::string& json = *context_owned<std::string>(CurrentMemoryContext);
   recsys_guard([&] {
     const recsys::ModelHeader& h = *m.header;
     int64_t iters = 0;
@@ -124,7 +158,7 @@ Datum recsys_model_info(PG_FUNCTION_ARGS) {
     char fp[32];
     snprintf(fp, sizeof fp, "%016llx", static_cast<unsigned long long>(h.fingerprint));
     json = "{\"algorithm\": " + recsys::json_escape(recsys::model_kind_name(m.kind())) +
-           ", \"format_version\": " + std::to_string(h.version) + ", \"parameters\": " + m.params_json() +
+           ", \"format_version\": " + std::to_string(h.version) + ", \"parameters\": " + params +
            ", \"users\": " + std::to_string(h.n_users) + ", \"items\": " + std::to_string(h.n_items) +
            ", \"interactions\": " + std::to_string(h.n_interactions) + ", \"factors\": " + std::to_string(h.factors) +
            ", \"user_id_type\": " + (user_type ? recsys::json_escape(user_type) : std::string("null")) +
@@ -140,7 +174,7 @@ Datum recsys_model_info(PG_FUNCTION_ARGS) {
               "}";
     }
     json += "]";
-    if (m.kind() == recsys::ModelKind::KMeans) append_kmeans_info(m, json);
+    if (m.kind() == recsys::ModelKind::KMeans) append_kmeans_info(m, inertia, json);
     json += "}";
   });
   Datum result = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str()));

@@ -56,7 +56,9 @@ inline void recsys_guard(Body&& body) {
 
 // Settings (GUCs).
 extern int guc_threads;
+extern int guc_max_threads;
 extern bool guc_verbose;
-extern int guc_cache_size_mb;
+extern int guc_cache_size_kb;
+extern int guc_max_cache_size_kb;
 
 }  // namespace recsys_pg

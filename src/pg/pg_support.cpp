@@ -11,6 +11,8 @@ extern "C" {
 #include "access/tupdesc.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "catalog/pg_type_d.h"
 #include "utils/lsyscache.h"
 #include "utils/uuid.h"
 #include "varatt_compat.h"
@@ -127,6 +129,62 @@ int64_t lookup_key(const recsys::KeyDictionary& dict, Datum value, Oid type) {
   return -1;
 }
 
+namespace {
+
+// Text IDs leave a model only when they are valid in the database's encoding (a model
+// trained in a SQL_ASCII database may hold bytes a UTF8 database must not return).
+void check_key_encoding(const uint8_t* bytes, uint64_t len) {
+  const char* p = reinterpret_cast<const char*>(bytes);
+  if (!pg_verifymbstr(p, static_cast<int>(len), true))
+    ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+                    errmsg("a text ID in the model is not valid %s", GetDatabaseEncodingName()),
+                    errdetail("The model was probably trained in a database with another encoding."),
+                    errhint("Retrain the model in this database, or convert its IDs before training.")));
+}
+
+}  // namespace
+
+bool key_type_matches(KeyKind kind, Oid type) {
+  Oid base = getBaseType(type);
+  if (base == UNKNOWNOID) return true;
+  char category;
+  bool preferred;
+  get_type_category_preferred(base, &category, &preferred);
+  if (category == TYPCATEGORY_STRING) return true;
+  switch (kind) {
+    case KeyKind::Int: return base == INT2OID || base == INT4OID || base == INT8OID;
+    case KeyKind::Uuid: return base == UUIDOID;
+    case KeyKind::Text: return false;
+  }
+  return false;
+}
+
+const char* model_id_type_name(Oid model_type, KeyKind kind) {
+  if (model_type != InvalidOid) {
+    char* name = format_type_extended(model_type, -1, FORMAT_TYPE_ALLOW_INVALID);
+    if (std::strcmp(name, "???") != 0) return name;
+  }
+  switch (kind) {
+    case KeyKind::Int: return "bigint";
+    case KeyKind::Uuid: return "uuid";
+    case KeyKind::Text: return "text";
+  }
+  return "text";
+}
+
+void check_output_type(const recsys::KeyDictionary& dict, Oid model_type, Oid target, const char* what,
+                       const char* hint_format) {
+  if (key_type_matches(dict.kind(), target)) return;
+  const char* model_name = model_id_type_name(model_type, dict.kind());
+  // hint_format holds one "%s" for the model's type: split there (no non-literal format).
+  const char* at = std::strstr(hint_format, "%s");
+  const int before = at ? static_cast<int>(at - hint_format) : static_cast<int>(std::strlen(hint_format));
+  ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                  errmsg("the model's %s IDs are %s, but this call would return them as %s", what, model_name,
+                         format_type_be(target)),
+                  errhint("%.*s%s%s", before, hint_format, at ? model_name : "", at ? at + 2 : "")));
+}
+
 Datum key_to_datum(const recsys::KeyDictionary& dict, int64_t index, Oid target_type) {
   // Built-in types are never domains: no catalog lookup for them (this runs per row).
   const bool builtin = target_type == INT8OID || target_type == INT4OID || target_type == INT2OID ||
@@ -150,6 +208,7 @@ Datum key_to_datum(const recsys::KeyDictionary& dict, int64_t index, Oid target_
   }
   uint64_t len = 0;
   const uint8_t* bytes = dict.kind() == KeyKind::Int ? nullptr : dict.bytes_key(index, &len);
+  if (dict.kind() == KeyKind::Text) check_key_encoding(bytes, len);
   if (dict.kind() == KeyKind::Text && (base == TEXTOID || base == VARCHAROID))
     return PointerGetDatum(cstring_to_text_with_len(reinterpret_cast<const char*>(bytes), static_cast<int>(len)));
   if (dict.kind() == KeyKind::Uuid && base == UUIDOID) {
@@ -187,6 +246,8 @@ Datum key_to_datum(const recsys::KeyDictionary& dict, int64_t index, Oid target_
 
 namespace {
 
+// One cached model. Entries are allocated one by one in cache_context, so a pin (below)
+// can point at its entry while other entries come and go.
 struct CacheEntry {
   Oid toastrelid;
   Oid valueid;
@@ -195,63 +256,117 @@ struct CacheEntry {
   struct varlena* value;  // in cache_context
   Size bytes;
   uint64 last_used;
+  int pins;                  // calls still reading this entry (never evicted while > 0)
   recsys::ItemOrder* order;  // C++ heap, built by cached_item_order; deleted on eviction
 };
 
 constexpr int kMaxEntries = 16;
-CacheEntry cache[kMaxEntries];
+CacheEntry* cache[kMaxEntries];
 int cache_count = 0;
 uint64 cache_clock = 0;
 MemoryContext cache_context = nullptr;
 
+// A call's hold on a cache entry, released when the call's memory context goes away
+// (end of the call, error or cancel alike). User code that runs inside a call (a domain
+// CHECK on an output ID may call recsys again) can then never evict what the outer call
+// is reading.
+struct Pin {
+  MemoryContextCallback callback;
+  CacheEntry* entry;
+};
+
+void release_pin(void* arg) {
+  Pin* pin = static_cast<Pin*>(arg);
+  if (pin->entry != nullptr) pin->entry->pins--;
+  pin->entry = nullptr;
+}
+
+void pin_entry(CacheEntry* e) {
+  Pin* pin = static_cast<Pin*>(palloc0(sizeof(Pin)));
+  pin->entry = e;
+  pin->callback.func = release_pin;
+  pin->callback.arg = pin;
+  MemoryContextRegisterResetCallback(CurrentMemoryContext, &pin->callback);
+  e->pins++;
+}
+
 void evict(int i) {
-  pfree(cache[i].value);
-  delete cache[i].order;  // vectors only: freeing them cannot throw
+  CacheEntry* e = cache[i];
+  Assert(e->pins == 0);
+  pfree(e->value);
+  delete e->order;  // vectors only: freeing them cannot throw
+  pfree(e);
   cache[i] = cache[--cache_count];
 }
 
-Size cache_limit() { return static_cast<Size>(guc_cache_size_mb) * 1024 * 1024; }
+// Drops every entry no call is reading.
+void evict_unpinned() {
+  for (int i = cache_count - 1; i >= 0; --i)
+    if (cache[i]->pins == 0) evict(i);
+}
 
+}  // namespace
+
+Size cache_limit() {
+  int kb = std::min(guc_cache_size_kb, guc_max_cache_size_kb);
+  return static_cast<Size>(kb) * 1024;
+}
+
+namespace {
+
+// The least recently used entry that no call is reading, other than `keep`, or -1.
+int lru_victim(const CacheEntry* keep) {
+  int lru = -1;
+  for (int i = 0; i < cache_count; ++i) {
+    const CacheEntry* e = cache[i];
+    if (e == keep || e->pins > 0) continue;
+    if (lru < 0 || e->last_used < cache[lru]->last_used) lru = i;
+  }
+  return lru;
+}
+
+// The detoasted model for an out-of-line value, pinned for the current call: from the
+// cache, or detoasted and cached. When every slot is pinned (calls nested 16 deep), the
+// value is detoasted into the caller's context without caching.
 struct varlena* cached_detoast(struct varlena* raw) {
   struct varatt_external ext;
   VARATT_EXTERNAL_GET_POINTER(ext, raw);
   uint32 extinfo = RECSYS_EXTERNAL_EXTINFO(ext);
   for (int i = 0; i < cache_count; ++i) {
-    CacheEntry& e = cache[i];
-    if (e.toastrelid == ext.va_toastrelid && e.valueid == ext.va_valueid && e.rawsize == ext.va_rawsize &&
-        e.extinfo == extinfo) {
-      e.last_used = ++cache_clock;
-      return e.value;
+    CacheEntry* e = cache[i];
+    if (e->toastrelid == ext.va_toastrelid && e->valueid == ext.va_valueid && e->rawsize == ext.va_rawsize &&
+        e->extinfo == extinfo) {
+      e->last_used = ++cache_clock;
+      pin_entry(e);
+      return e->value;
     }
   }
   if (cache_context == nullptr)
     cache_context = AllocSetContextCreate(TopMemoryContext, "recsys model cache", ALLOCSET_DEFAULT_SIZES);
+  // The most recently used entry is kept while making room: a function reading two
+  // models may still hold it (it is pinned as well, but an older caller may not be).
+  const CacheEntry* newest = nullptr;
+  for (int i = 0; i < cache_count; ++i)
+    if (newest == nullptr || cache[i]->last_used > newest->last_used) newest = cache[i];
+  const Size incoming = static_cast<Size>(ext.va_rawsize);
+  for (;;) {
+    Size total = incoming;
+    for (int i = 0; i < cache_count; ++i) total += cache[i]->bytes;
+    if (cache_count == 0 || (total <= cache_limit() && cache_count < kMaxEntries)) break;
+    int victim = lru_victim(newest);
+    if (victim < 0 && cache_count == kMaxEntries) victim = lru_victim(nullptr);
+    if (victim < 0) break;  // over budget only while nested calls read every entry
+    evict(victim);
+  }
+  if (cache_count == kMaxEntries) return detoast_attr(raw);
   MemoryContext old = MemoryContextSwitchTo(cache_context);
   struct varlena* value = detoast_attr(raw);
+  CacheEntry* e = static_cast<CacheEntry*>(palloc0(sizeof(CacheEntry)));
   MemoryContextSwitchTo(old);
-  Size bytes = VARSIZE(value);
-  // Make room: drop least recently used entries (a model larger than the limit is still
-  // kept alone, so repeated calls on it stay cheap). The most recently used entry is
-  // never dropped here: a function reading two models may still hold it.
-  for (;;) {
-    Size total = bytes;
-    int newest = -1;
-    for (int i = 0; i < cache_count; ++i) {
-      total += cache[i].bytes;
-      if (newest < 0 || cache[i].last_used > cache[newest].last_used) newest = i;
-    }
-    if (cache_count == 0 || (total <= cache_limit() && cache_count < kMaxEntries)) break;
-    int lru = -1;
-    for (int i = 0; i < cache_count; ++i)
-      if (i != newest && (lru < 0 || cache[i].last_used < cache[lru].last_used)) lru = i;
-    if (lru < 0) {
-      if (cache_count < kMaxEntries) break;
-      lru = newest;
-    }
-    evict(lru);
-  }
-  cache[cache_count++] = CacheEntry{ext.va_toastrelid, ext.va_valueid, ext.va_rawsize, extinfo, value, bytes,
-                                    ++cache_clock, nullptr};
+  *e = CacheEntry{ext.va_toastrelid, ext.va_valueid, ext.va_rawsize, extinfo, value, VARSIZE(value),
+                  ++cache_clock, 0, nullptr};
+  cache[cache_count++] = e;
+  pin_entry(e);
   return value;
 }
 
@@ -274,8 +389,8 @@ recsys::ModelView model_arg(FunctionCallInfo fcinfo, int argno) {
   struct varlena* raw = reinterpret_cast<struct varlena*>(DatumGetPointer(PG_GETARG_DATUM(argno)));
   if (VARATT_IS_EXTERNAL_ONDISK(raw)) {
     if (cache_limit() == 0) {
-      // Cache turned off: drop what it holds and detoast into the caller's context.
-      while (cache_count > 0) evict(0);
+      // Cache turned off: drop what no call reads and detoast into the caller's context.
+      evict_unpinned();
       return open_bytes(detoast_attr(raw));
     }
     return open_bytes(cached_detoast(raw));
@@ -286,7 +401,7 @@ recsys::ModelView model_arg(FunctionCallInfo fcinfo, int argno) {
 const recsys::ItemOrder* cached_item_order(const recsys::ModelView& m) {
   if (!recsys::has_item_order(m) || m.n_items() == 0) return nullptr;
   for (int i = 0; i < cache_count; ++i) {
-    CacheEntry& e = cache[i];
+    CacheEntry& e = *cache[i];
     if (reinterpret_cast<const uint8_t*>(e.value) != m.base) continue;
     if (e.order == nullptr) {
       // A copy of the item factors in norm order makes the pruned scans sequential; when it

@@ -31,6 +31,18 @@ KeyArg key_from_datum(Datum value, Oid base_type, recsys::KeyKind kind);
 int64_t lookup_key(const recsys::KeyDictionary& dict, Datum value, Oid type);
 // A dictionary key as a Datum of target_type (converting through text if needed).
 Datum key_to_datum(const recsys::KeyDictionary& dict, int64_t index, Oid target_type);
+// True when values of SQL type `type` can stand for IDs of `kind` without a lossy
+// conversion: integers for integer IDs, uuid for uuid IDs, and any string type for every
+// kind (IDs render as text).
+bool key_type_matches(recsys::KeyKind kind, Oid type);
+// The SQL type a model's IDs were trained with, for messages (the kind's usual type when
+// that type no longer exists, e.g. a domain in another database).
+const char* model_id_type_name(Oid model_type, recsys::KeyKind kind);
+// Raises DATATYPE_MISMATCH when IDs of `dict` cannot come out as `target` (an integer
+// column for text IDs...): the message names the model's ID type and `hint_format`
+// (with one %s for that type) says which argument to pass.
+void check_output_type(const recsys::KeyDictionary& dict, Oid model_type, Oid target, const char* what,
+                       const char* hint_format);
 // Readable form of an ID argument for error messages.
 char* key_arg_text(Datum value, Oid type);
 
@@ -44,6 +56,32 @@ const recsys::ItemOrder* cached_item_order(const recsys::ModelView& m);
 // The model argument fully detoasted into the current context (no cache): for output
 // functions that read the whole value once.
 recsys::ModelView model_arg_uncached(FunctionCallInfo fcinfo, int argno);
+
+// A C++ object owned by a memory context: created under the guard, deleted when the
+// context is reset or deleted (success, error and cancel alike). Serving keeps its
+// per-call buffers in one, never in file-level statics, so a call that re-enters recsys
+// (a domain CHECK on an output ID running user SQL) works on buffers of its own.
+template <class T>
+T* context_owned(MemoryContext ctx) {
+  struct Holder {
+    MemoryContextCallback callback;
+    T* object;
+  };
+  Holder* h = static_cast<Holder*>(MemoryContextAllocZero(ctx, sizeof(Holder)));
+  recsys_guard([&] { h->object = new T(); });
+  h->callback.func = [](void* arg) {
+    Holder* holder = static_cast<Holder*>(arg);
+    delete holder->object;  // containers only: their destructors do not throw
+    holder->object = nullptr;
+  };
+  h->callback.arg = h;
+  MemoryContextRegisterResetCallback(ctx, &h->callback);
+  return h->object;
+}
+
+// The byte limit of the backend's model cache (recsys.model_cache_size, at most
+// recsys.max_model_cache_size).
+Size cache_limit();
 
 // Sets up materialized SRF output; returns the tuple store and its descriptor.
 Tuplestorestate* begin_materialized_srf(FunctionCallInfo fcinfo, TupleDesc* desc);

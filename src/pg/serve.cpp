@@ -1,8 +1,10 @@
 // Serving: recommend, similar_items, similar_users, score, item_factors, user_factors,
-// recommend_all. Each reads the model in place (cached per backend when TOASTed), checks
-// that the model's kind can answer (check_serving_call: e.g. item_knn has no factors),
-// computes in the core under the guard into a static buffer, then emits rows after the
-// C++ frames are gone.
+// recommend_all. Each reads the model in place (cached per backend when TOASTed, and
+// pinned there for the call), checks that the model's kind can answer
+// (check_serving_call: e.g. item_knn has no factors), computes in the core under the
+// guard into buffers owned by the call's memory context, then emits rows after the C++
+// frames are gone. Nothing is shared between calls: emitting an ID may run user SQL (a
+// domain CHECK) that calls recsys again.
 #include "pg_support.h"
 
 #include <vector>
@@ -38,15 +40,17 @@ void check_call(const ModelView& m, ServingCall call) {
   recsys_guard([&] { recsys::check_serving_call(m, call); });
 }
 
-// Results of the last core call; static so no C++ object lives on the stack while
-// tuples are built.
-std::vector<Scored> results;
+// A call's result buffer, freed with the call's memory context.
+std::vector<Scored>& call_results() { return *context_owned<std::vector<Scored>>(CurrentMemoryContext); }
 
-// Emits (id, score) rows for the entries of `results`.
-void emit_scored(FunctionCallInfo fcinfo, const recsys::KeyDictionary& dict, int64_t n) {
+// Emits (id, score) rows for the first n entries of `results`; `what` and `hint` name
+// the output column and how to ask for another ID type (check_output_type).
+void emit_scored(FunctionCallInfo fcinfo, const recsys::KeyDictionary& dict, Oid model_type,
+                 const std::vector<Scored>& results, int64_t n, const char* what, const char* hint) {
   TupleDesc desc;
   Tuplestorestate* store = begin_materialized_srf(fcinfo, &desc);
   Oid id_type = TupleDescAttr(desc, 0)->atttypid;
+  check_output_type(dict, model_type, id_type, what, hint);
   for (int64_t r = 0; r < n; ++r) {
     Datum values[2];
     bool nulls[2] = {false, false};
@@ -88,6 +92,7 @@ Datum recsys_recommend(PG_FUNCTION_ARGS) {
   bool cold_start = PG_GETARG_BOOL(a + 1);
   int64_t user = lookup_key(m.user_keys(), PG_GETARG_DATUM(1), user_type);
   const recsys::ItemOrder* order = user >= 0 ? cached_item_order(m) : nullptr;
+  std::vector<Scored>& results = call_results();
   int64_t n = 0;
   recsys_guard([&] {
     if (user >= 0)
@@ -95,7 +100,8 @@ Datum recsys_recommend(PG_FUNCTION_ARGS) {
     else if (cold_start)
       n = recsys::recommend_popular(m, k, results);
   });
-  emit_scored(fcinfo, m.item_keys(), n);
+  emit_scored(fcinfo, m.item_keys(), m.header->item_type_oid, results, n, "item",
+              "Pass the item ID type as the fourth argument, e.g. recsys.recommend(model, user_id, k, NULL::%s).");
   return (Datum)0;
 }
 
@@ -109,9 +115,10 @@ Datum recsys_similar_items(PG_FUNCTION_ARGS) {
   check_k(k);
   int64_t item = lookup_key(m.item_keys(), PG_GETARG_DATUM(1), type);
   if (item < 0) unknown_id("item", PG_GETARG_DATUM(1), type);
+  std::vector<Scored>& results = call_results();
   int64_t n = 0;
   recsys_guard([&] { n = recsys::similar_items(m, item, k, results); });
-  emit_scored(fcinfo, m.item_keys(), n);
+  emit_scored(fcinfo, m.item_keys(), m.header->item_type_oid, results, n, "item", "Pass the item ID as %s.");
   return (Datum)0;
 }
 
@@ -124,9 +131,10 @@ Datum recsys_similar_users(PG_FUNCTION_ARGS) {
   check_k(k);
   int64_t user = lookup_key(m.user_keys(), PG_GETARG_DATUM(1), type);
   if (user < 0) unknown_id("user", PG_GETARG_DATUM(1), type);
+  std::vector<Scored>& results = call_results();
   int64_t n = 0;
   recsys_guard([&] { n = recsys::similar_users(m, user, k, results); });
-  emit_scored(fcinfo, m.user_keys(), n);
+  emit_scored(fcinfo, m.user_keys(), m.header->user_type_oid, results, n, "user", "Pass the user ID as %s.");
   return (Datum)0;
 }
 
@@ -156,6 +164,9 @@ void emit_factors(FunctionCallInfo fcinfo, const ModelView& m, bool users) {
   TupleDesc desc;
   Tuplestorestate* store = begin_materialized_srf(fcinfo, &desc);
   Oid id_type = TupleDescAttr(desc, 0)->atttypid;
+  check_output_type(dict, users ? m.header->user_type_oid : m.header->item_type_oid, id_type, users ? "user" : "item",
+                    users ? "Pass the ID type, e.g. recsys.user_factors(model, NULL::%s)."
+                          : "Pass the ID type, e.g. recsys.item_factors(model, NULL::%s).");
   const int f = m.factors();
   Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * f));
   MemoryContext row_ctx = AllocSetContextCreate(CurrentMemoryContext, "recsys factors row", ALLOCSET_SMALL_SIZES);
@@ -204,12 +215,51 @@ PG_FUNCTION_INFO_V1(recsys_recommend_all);
 }
 
 namespace {
-std::vector<std::vector<Scored>> batch_results;
-std::vector<int64_t> batch_users;
-// Items in decreasing-norm order for the pruned batch scoring: built once per call and
-// shared by all its batches (static, like the buffers above, so that an error raised
-// between batches leaks nothing; the next call rebuilds it).
-recsys::ItemOrder batch_order;
+// One recommend_all call's buffers, owned by its memory context.
+struct BatchBuffers {
+  std::vector<std::vector<Scored>> results;  // the current batch's lists
+  std::vector<int64_t> users;                // every user to serve, by index
+  // Items in decreasing-norm order for the pruned batch scoring when the model cache
+  // has none: built once per call and shared by all its batches.
+  recsys::ItemOrder order;
+};
+
+// The users of a recommend_all call: the array's elements the model knows (unknown IDs
+// and NULL elements skipped, duplicates kept once). An array of another ID family than
+// the model's in which no element is found is an error naming the type to pass; an
+// array of the right type with no known user gives a NOTICE (and no rows).
+void users_from_array(ArrayType* arr, const recsys::KeyDictionary& ukeys, Oid model_user_type,
+                      std::vector<int64_t>* users) {
+  Oid elem = ARR_ELEMTYPE(arr);
+  int16 typlen;
+  bool typbyval;
+  char typalign;
+  get_typlenbyvalalign(elem, &typlen, &typbyval, &typalign);
+  Datum* elems;
+  bool* nulls;
+  int n;
+  deconstruct_array(arr, elem, typlen, typbyval, typalign, &elems, &nulls, &n);
+  int given = 0;
+  for (int i = 0; i < n; ++i) {
+    if (nulls[i]) continue;
+    ++given;
+    int64_t u = lookup_key(ukeys, elems[i], elem);
+    if (u >= 0) recsys_guard([&] { users->push_back(u); });
+  }
+  if (given > 0 && users->empty()) {
+    if (!key_type_matches(ukeys.kind(), elem))
+      ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                      errmsg("recommend_all: the users array is %s[], but the model's user IDs are %s",
+                             format_type_be(elem), model_id_type_name(model_user_type, ukeys.kind())),
+                      errhint("Pass an array of %s.", model_id_type_name(model_user_type, ukeys.kind()))));
+    ereport(NOTICE, (errmsg("recommend_all: none of the %d users given is in the model", given)));
+  }
+  recsys_guard([&] {
+    std::sort(users->begin(), users->end());
+    users->erase(std::unique(users->begin(), users->end()), users->end());
+  });
+}
+
 }  // namespace
 
 // recommend_all(model, k [, id types] [, exclude_seen [, users]]): top-k for every user
@@ -237,30 +287,11 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
   bool exclude_seen = exclude_arg < 0 || PG_ARGISNULL(exclude_arg) ? true : PG_GETARG_BOOL(exclude_arg);
   recsys::KeyDictionary ukeys = m.user_keys();
   recsys::KeyDictionary ikeys = m.item_keys();
-  // The users: all of them, or the array's elements that the model knows (unknown IDs
-  // and NULL elements are skipped, duplicates kept once).
-  std::vector<int64_t>* users = &batch_users;
-  recsys_guard([&] { users->clear(); });
+  // The users: all of them, or those of the array.
+  BatchBuffers* buf = context_owned<BatchBuffers>(CurrentMemoryContext);
+  std::vector<int64_t>* users = &buf->users;
   if (users_arg >= 0 && !PG_ARGISNULL(users_arg)) {
-    ArrayType* arr = PG_GETARG_ARRAYTYPE_P(users_arg);
-    Oid elem = ARR_ELEMTYPE(arr);
-    int16 typlen;
-    bool typbyval;
-    char typalign;
-    get_typlenbyvalalign(elem, &typlen, &typbyval, &typalign);
-    Datum* elems;
-    bool* nulls;
-    int n;
-    deconstruct_array(arr, elem, typlen, typbyval, typalign, &elems, &nulls, &n);
-    for (int i = 0; i < n; ++i) {
-      if (nulls[i]) continue;
-      int64_t u = lookup_key(ukeys, elems[i], elem);
-      if (u >= 0) recsys_guard([&] { users->push_back(u); });
-    }
-    recsys_guard([&] {
-      std::sort(users->begin(), users->end());
-      users->erase(std::unique(users->begin(), users->end()), users->end());
-    });
+    users_from_array(PG_GETARG_ARRAYTYPE_P(users_arg), ukeys, m.header->user_type_oid, users);
   } else {
     int64_t n = m.n_users();
     recsys_guard([&] {
@@ -272,6 +303,12 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
   Tuplestorestate* store = begin_materialized_srf(fcinfo, &desc);
   Oid user_type = TupleDescAttr(desc, 0)->atttypid;
   Oid item_type = TupleDescAttr(desc, 1)->atttypid;
+  // The two-argument form returns text: any ID renders as text. The typed forms must
+  // name types the model's IDs fit.
+  check_output_type(ukeys, m.header->user_type_oid, user_type, "user",
+                    "Pass the ID types, e.g. recsys.recommend_all(model, k, NULL::%s, NULL::<item type>).");
+  check_output_type(ikeys, m.header->item_type_oid, item_type, "item",
+                    "Pass the ID types, e.g. recsys.recommend_all(model, k, NULL::<user type>, NULL::%s).");
   int threads = recsys::resolve_threads(guc_threads);
   const int64_t batch = 4096;
   const int64_t total = static_cast<int64_t>(users->size());
@@ -279,8 +316,8 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
   const bool factor_model = recsys::has_item_order(m);
   const recsys::ItemOrder* order = factor_model && total > 0 ? cached_item_order(m) : nullptr;
   if (factor_model && total > 0 && order == nullptr) {
-    recsys_guard([&] { recsys::build_item_order(m, batch_order); });
-    order = &batch_order;
+    recsys_guard([&] { recsys::build_item_order(m, buf->order); });
+    order = &buf->order;
   }
   MemoryContext row_ctx = AllocSetContextCreate(CurrentMemoryContext, "recsys recommend_all", ALLOCSET_SMALL_SIZES);
   for (int64_t b0 = 0; b0 < total; b0 += batch) {
@@ -288,12 +325,12 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
     recsys_guard([&] {
       std::vector<int64_t> chunk(users->begin() + b0, users->begin() + b0 + nb);
       recsys::CancelToken never;
-      recsys::recommend_batch(m, chunk, k, exclude_seen, threads, never, batch_results, order);
+      recsys::recommend_batch(m, chunk, k, exclude_seen, threads, never, buf->results, order);
     });
     for (int64_t j = 0; j < nb; ++j) {
       MemoryContext old = MemoryContextSwitchTo(row_ctx);
       Datum uid = key_to_datum(ukeys, (*users)[b0 + j], user_type);
-      const std::vector<Scored>& list = batch_results[j];
+      const std::vector<Scored>& list = buf->results[j];
       for (size_t r = 0; r < list.size(); ++r) {
         Datum values[4];
         bool nulls[4] = {false, false, false, false};
@@ -309,6 +346,5 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
     CHECK_FOR_INTERRUPTS();
   }
   MemoryContextDelete(row_ctx);
-  if (order == &batch_order) recsys_guard([&] { batch_order = recsys::ItemOrder(); });
   return (Datum)0;
 }
