@@ -2,9 +2,10 @@
 #   make && make install        (OPTFLAGS= to drop -march=native, e.g. for portable packages)
 #   make installcheck           (pg_regress against a running server; see test/run_tests.sh)
 EXTENSION = recsys
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 MODULE_big = recsys
-DATA = recsys--$(EXTVERSION).sql
+# The current script, every older one (CREATE EXTENSION ... VERSION) and the upgrades.
+DATA = $(wildcard recsys--*.sql)
 
 CORE_SRCS = $(wildcard src/core/*.cpp)
 PG_SRCS = $(wildcard src/pg/*.cpp)

@@ -18,8 +18,8 @@ SELECT m::text LIKE 'recsys:%' AS has_prefix,
        recsys.model_info(m)->>'fingerprint' ~ '^[0-9a-f]{16}$' AS fingerprint_is_hex
 FROM m;
 CREATE TABLE m2 AS SELECT m::text::recsys.model AS m FROM m;
-SELECT (SELECT array_agg(item) FROM recsys.recommend(m.m, 5, 10)) =
-       (SELECT array_agg(item) FROM recsys.recommend(m2.m, 5, 10)) AS same_recommendations
+SELECT (SELECT array_agg(item_id) FROM recsys.recommend(m.m, 5, 10)) =
+       (SELECT array_agg(item_id) FROM recsys.recommend(m2.m, 5, 10)) AS same_recommendations
 FROM m, m2;
 
 -- model_info: every key, and the values that do not depend on timings or the CPU.

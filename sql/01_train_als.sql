@@ -29,12 +29,12 @@ SELECT types, info->>'user_id_type' AS user_id_type, info->>'item_id_type' AS it
        (info->>'interactions')::int = (SELECT count(*) FROM (SELECT DISTINCT u, i FROM r) d) AS interactions_ok
 FROM (SELECT types, recsys.model_info(m) AS info FROM typed_models) s ORDER BY types;
 -- recommend with the item type witness: typed IDs that exist in the data
-SELECT (SELECT count(*) FROM recsys.recommend(m, 1::smallint, 3, NULL::int) x WHERE x.item IN (SELECT i4 FROM typed)) AS "int2/int4",
-       (SELECT count(*) FROM recsys.recommend(m2, 1::int, 3, NULL::bigint) x WHERE x.item IN (SELECT i8 FROM typed)) AS "int4/int8",
-       (SELECT count(*) FROM recsys.recommend(m3, 10000000000::bigint, 3, NULL::text) x WHERE x.item IN (SELECT it FROM typed)) AS "int8/text",
-       (SELECT count(*) FROM recsys.recommend(m4, 'user 1'::text, 3, NULL::varchar) x WHERE x.item IN (SELECT iv FROM typed)) AS "text/varchar",
-       (SELECT count(*) FROM recsys.recommend(m5, 'u1'::varchar, 3, NULL::uuid) x WHERE x.item IN (SELECT iu FROM typed)) AS "varchar/uuid",
-       (SELECT count(*) FROM recsys.recommend(m6, md5('u1')::uuid, 3, NULL::smallint) x WHERE x.item IN (SELECT i2 FROM typed)) AS "uuid/int2"
+SELECT (SELECT count(*) FROM recsys.recommend(m, 1::smallint, 3, NULL::int) x WHERE x.item_id IN (SELECT i4 FROM typed)) AS "int2/int4",
+       (SELECT count(*) FROM recsys.recommend(m2, 1::int, 3, NULL::bigint) x WHERE x.item_id IN (SELECT i8 FROM typed)) AS "int4/int8",
+       (SELECT count(*) FROM recsys.recommend(m3, 10000000000::bigint, 3, NULL::text) x WHERE x.item_id IN (SELECT it FROM typed)) AS "int8/text",
+       (SELECT count(*) FROM recsys.recommend(m4, 'user 1'::text, 3, NULL::varchar) x WHERE x.item_id IN (SELECT iv FROM typed)) AS "text/varchar",
+       (SELECT count(*) FROM recsys.recommend(m5, 'u1'::varchar, 3, NULL::uuid) x WHERE x.item_id IN (SELECT iu FROM typed)) AS "varchar/uuid",
+       (SELECT count(*) FROM recsys.recommend(m6, md5('u1')::uuid, 3, NULL::smallint) x WHERE x.item_id IN (SELECT i2 FROM typed)) AS "uuid/int2"
 FROM (SELECT max(m::text) FILTER (WHERE types = 'int2/int4')::recsys.model AS m,
              max(m::text) FILTER (WHERE types = 'int4/int8')::recsys.model AS m2,
              max(m::text) FILTER (WHERE types = 'int8/text')::recsys.model AS m3,
@@ -44,7 +44,7 @@ FROM (SELECT max(m::text) FILTER (WHERE types = 'int2/int4')::recsys.model AS m,
 -- int2, int4 and int8 IDs of equal values are the same keys: the same scores (the
 -- fingerprints differ, since the model records the SQL types)
 SELECT count(DISTINCT recsys.model_info(m)->>'fingerprint') AS distinct_fingerprints,
-       count(DISTINCT (SELECT string_agg(x.item || ':' || round(x.score::numeric, 4), ',') FROM recsys.recommend(m, 3, 5) x)) AS distinct_recommendations
+       count(DISTINCT (SELECT string_agg(x.item_id || ':' || round(x.score::numeric, 4), ',') FROM recsys.recommend(m, 3, 5) x)) AS distinct_recommendations
 FROM (SELECT recsys.train_als(u2, i2, o) AS m FROM typed, opts GROUP BY o
       UNION ALL SELECT recsys.train_als(u4, i4, o) FROM typed, opts GROUP BY o
       UNION ALL SELECT recsys.train_als(u::bigint, i::bigint, o) FROM typed, opts GROUP BY o) s;
@@ -102,7 +102,7 @@ SELECT recsys.model_info(m)->'parameters'->'negative_pairs' AS negative_pairs,
        recsys.model_info(m)->'interactions' AS interactions,
        recsys.score(m, 51, 1) BETWEEN 0.25 AND 0.45 AS rejected_score_low,
        recsys.score(m, 52, 1) BETWEEN 0.75 AND 0.95 AS unseen_score_high,
-       (SELECT array_agg(item ORDER BY item) FROM recsys.recommend(m, 52, 10)) AS recs_52,
+       (SELECT array_agg(item_id ORDER BY item_id) FROM recsys.recommend(m, 52, 10)) AS recs_52,
        (SELECT count(*) FROM recsys.recommend(m, 51, 10)) AS recs_51
 FROM fb_model;
 
@@ -113,7 +113,7 @@ CREATE TABLE zs AS
   UNION ALL VALUES (1, 2, 2.0), (1, 2, -2.0);
 SELECT recsys.model_info(m)->'interactions' AS interactions,
        recsys.model_info(m)->'parameters'->'negative_pairs' AS negative_pairs,
-       (SELECT array_agg(item ORDER BY item) FROM recsys.recommend(m, 1, 10)) AS recs_user_1
+       (SELECT array_agg(item_id ORDER BY item_id) FROM recsys.recommend(m, 1, 10)) AS recs_user_1
 FROM (SELECT recsys.train_als(u, i, w, '{"factors": 2, "iterations": 2}'::jsonb) AS m FROM zs) s;
 
 -- Options: every name and range is checked, and the error names the option.

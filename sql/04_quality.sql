@@ -37,7 +37,7 @@ WITH users AS (SELECT DISTINCT u FROM split),
 als AS (
   SELECT s.u, count(t.i) AS hits
   FROM users s CROSS JOIN model m CROSS JOIN LATERAL recsys.recommend(m.m, s.u, 10) r
-  LEFT JOIN split t ON t.u = s.u AND t.i = r.item AND t.test
+  LEFT JOIN split t ON t.u = s.u AND t.i = r.item_id AND t.test
   GROUP BY s.u),
 pop AS (
   SELECT s.u, count(t.i) AS hits
@@ -68,12 +68,12 @@ SELECT als_users,
 FROM prec;
 
 -- The learned embeddings reflect the groups: most nearest neighbours share the group.
-SELECT avg((x.item % 8 = it.i % 8)::int) > 0.8 AS similar_items_in_group
+SELECT avg((x.item_id % 8 = it.i % 8)::int) > 0.8 AS similar_items_in_group
 FROM (SELECT DISTINCT i FROM split WHERE NOT test) it, model m, LATERAL recsys.similar_items(m.m, it.i, 10) x;
-SELECT avg((x."user" % 8 = us.u % 8)::int) > 0.8 AS similar_users_in_group
+SELECT avg((x.user_id % 8 = us.u % 8)::int) > 0.8 AS similar_users_in_group
 FROM (SELECT DISTINCT u FROM split) us, model m, LATERAL recsys.similar_users(m.m, us.u, 10) x;
 -- and recommendations come from the user's group
-SELECT avg((r.item % 8 = s.u % 8)::int) > 0.8 AS recommendations_in_group
+SELECT avg((r.item_id % 8 = s.u % 8)::int) > 0.8 AS recommendations_in_group
 FROM (SELECT DISTINCT u FROM split) s, model m, LATERAL recsys.recommend(m.m, s.u, 10) r;
 
 DROP SCHEMA t04 CASCADE;

@@ -46,67 +46,67 @@ CREATE TABLE cooc AS
 SELECT count(*) AS rows, count(DISTINCT x.i) AS items,
        count(*) FILTER (WHERE abs(s.score - c.dot / (na.norm * nb.norm)) > 1e-5) AS wrong_scores,
        count(*) FILTER (WHERE c.a IS NULL) AS without_common_user,
-       count(*) FILTER (WHERE s.item = x.i) AS self
+       count(*) FILTER (WHERE s.item_id = x.i) AS self
 FROM items x CROSS JOIN km CROSS JOIN LATERAL recsys.similar_items(km.model, x.i, 10) s
-LEFT JOIN cooc c ON c.a = x.i AND c.b = s.item
-LEFT JOIN norms na ON na.i = x.i LEFT JOIN norms nb ON nb.i = s.item;
+LEFT JOIN cooc c ON c.a = x.i AND c.b = s.item_id
+LEFT JOIN norms na ON na.i = x.i LEFT JOIN norms nb ON nb.i = s.item_id;
 -- The ranking is the SQL ranking (the score at every rank agrees, so ties may swap).
 SELECT count(*) AS rank_mismatches
 FROM (SELECT x.i, s.n, s.score FROM items x CROSS JOIN km,
-        LATERAL recsys.similar_items(km.model, x.i, 10) WITH ORDINALITY s(item, score, n)) got
+        LATERAL recsys.similar_items(km.model, x.i, 10) WITH ORDINALITY s(item_id, score, n)) got
 JOIN (SELECT c.a, row_number() OVER (PARTITION BY c.a ORDER BY c.dot / (na.norm * nb.norm) DESC) AS n,
              c.dot / (na.norm * nb.norm) AS score
       FROM cooc c JOIN norms na ON na.i = c.a JOIN norms nb ON nb.i = c.b) want ON want.a = got.i AND want.n = got.n
 WHERE abs(got.score - want.score) > 1e-5;
 
 -- Planted groups: the share of each item's top-10 neighbours in its own group.
-SELECT round(avg((s.item / 20 = x.i / 20)::int), 3) AS same_group_ratio,
-       avg((s.item / 20 = x.i / 20)::int) >= 0.9 AS at_least_90_percent
+SELECT round(avg((s.item_id / 20 = x.i / 20)::int), 3) AS same_group_ratio,
+       avg((s.item_id / 20 = x.i / 20)::int) >= 0.9 AS at_least_90_percent
 FROM items x CROSS JOIN km CROSS JOIN LATERAL recsys.similar_items(km.model, x.i, 10) s;
 
 -- recommend: score(i) = sum over the user's items j of w(u, j) sim(j, i), seen items
 -- excluded, computed here from the stored lists for every user.
 CREATE TABLE want AS
-  SELECT p.u, s.item, sum(p.w * s.score) AS score
+  SELECT p.u, s.item_id, sum(p.w * s.score) AS score
   FROM pairs p CROSS JOIN km CROSS JOIN LATERAL recsys.similar_items(km.model, p.i, 1000) s
-  WHERE NOT EXISTS (SELECT 1 FROM pairs q WHERE q.u = p.u AND q.i = s.item)
-  GROUP BY p.u, s.item;
+  WHERE NOT EXISTS (SELECT 1 FROM pairs q WHERE q.u = p.u AND q.i = s.item_id)
+  GROUP BY p.u, s.item_id;
 CREATE TABLE got AS
-  SELECT us.u, r.item, r.score, r.n FROM users us CROSS JOIN km,
-    LATERAL recsys.recommend(km.model, us.u, 10) WITH ORDINALITY r(item, score, n);
+  SELECT us.u, r.item_id, r.score, r.n FROM users us CROSS JOIN km,
+    LATERAL recsys.recommend(km.model, us.u, 10) WITH ORDINALITY r(item_id, score, n);
 SELECT count(*) AS rows, count(DISTINCT g.u) AS users,
        count(*) FILTER (WHERE w.u IS NULL) AS not_a_candidate,
        count(*) FILTER (WHERE abs(g.score - w.score) > 1e-4 * greatest(1, w.score)) AS wrong_scores,
-       count(*) FILTER (WHERE (g.u, g.item) IN (SELECT u, i FROM pairs)) AS seen_returned
-FROM got g LEFT JOIN want w ON w.u = g.u AND w.item = g.item;
+       count(*) FILTER (WHERE (g.u, g.item_id) IN (SELECT u, i FROM pairs)) AS seen_returned
+FROM got g LEFT JOIN want w ON w.u = g.u AND w.item_id = g.item_id;
 SELECT count(*) AS rank_mismatches
 FROM got g JOIN (SELECT u, score, row_number() OVER (PARTITION BY u ORDER BY score DESC) AS n FROM want) w
   ON w.u = g.u AND w.n = g.n
 WHERE abs(g.score - w.score) > 1e-4 * greatest(1, w.score);
 -- score() is the number recommend ranks by; an item no list links scores 0.
 SELECT count(*) AS score_mismatches
-FROM got g CROSS JOIN km WHERE abs(recsys.score(km.model, g.u, g.item) - g.score) > 1e-5 * greatest(1, g.score);
+FROM got g CROSS JOIN km WHERE abs(recsys.score(km.model, g.u, g.item_id) - g.score) > 1e-5 * greatest(1, g.score);
 SELECT bool_and(abs(recsys.score(km.model, 1, it.i) -
                     (SELECT coalesce(sum(p.w * s.score), 0) FROM pairs p, recsys.similar_items(km.model, p.i, 1000) s
-                     WHERE p.u = 1 AND s.item = it.i)) <= 1e-4) AS score_of_every_item
+                     WHERE p.u = 1 AND s.item_id = it.i)) <= 1e-4) AS score_of_every_item
 FROM km, items it;
 -- exclude_seen => false ranks seen items too.
-SELECT count(*) FILTER (WHERE (us.u, r.item) IN (SELECT u, i FROM pairs)) > 0 AS seen_ranked
+SELECT count(*) FILTER (WHERE (us.u, r.item_id) IN (SELECT u, i FROM pairs)) > 0 AS seen_ranked
 FROM users us CROSS JOIN km CROSS JOIN LATERAL recsys.recommend(km.model, us.u, 10, exclude_seen => false) r;
 
 -- recommend_all equals recommend for every user (the same scoring, item for item).
 CREATE TABLE batch AS SELECT r.* FROM km, recsys.recommend_all(km.model, 10, NULL::int) r;
 SELECT (SELECT count(*) FROM batch) AS batch_rows,
-       (SELECT count(*) FROM (SELECT "user", item, score, rank FROM batch
-                              EXCEPT SELECT u, item, score, n::int FROM got) d) AS only_in_batch,
-       (SELECT count(*) FROM (SELECT u, item, score, n::int FROM got
-                              EXCEPT SELECT "user", item, score, rank FROM batch) d) AS only_per_user;
-SELECT count(*) AS batch_seen_returned FROM batch b JOIN pairs p ON p.u = b."user" AND p.i = b.item;
+       (SELECT count(*) FROM (SELECT user_id, item_id, score, rank FROM batch
+                              EXCEPT SELECT u, item_id, score, n::int FROM got) d) AS only_in_batch,
+       (SELECT count(*) FROM (SELECT u, item_id, score, n::int FROM got
+                              EXCEPT SELECT user_id, item_id, score, rank FROM batch) d) AS only_per_user;
+SELECT count(*) AS batch_seen_returned FROM batch b JOIN pairs p ON p.u = b.user_id AND p.i = b.item_id;
 SELECT count(*) AS subset_rows FROM km, recsys.recommend_all(km.model, 3, NULL::int, true, ARRAY[1, 2, 99999]) r;
 
 -- An unknown user gets the popular items (score = users with positive feedback), or no
 -- rows with cold_start => false; unknown items are errors; k must be positive.
-SELECT bool_and(r.score = (SELECT count(*) FROM pairs p WHERE p.i = r.item AND p.w > 0)) AS popularity_scores,
+SELECT bool_and(r.score = (SELECT count(*) FROM pairs p WHERE p.i = r.item_id AND p.w > 0)) AS popularity_scores,
        count(*) AS rows
 FROM km, recsys.recommend(km.model, 99999, 5) r;
 SELECT count(*) AS no_cold_start FROM km, recsys.recommend(km.model, 99999, 5, cold_start => false) r;
@@ -137,7 +137,7 @@ CREATE TABLE sims AS
   GROUP BY s.name, s.opts;
 SELECT s.name, recsys.model_info(s.model)->'parameters'->>'similarity' AS similarity,
        recsys.model_info(s.model)->'parameters'->'k1' AS k1, recsys.model_info(s.model)->'parameters'->'b' AS b,
-       (SELECT avg((x.item / 20 = it.i / 20)::int) >= 0.9 FROM items it, recsys.similar_items(s.model, it.i, 10) x) AS groups_found
+       (SELECT avg((x.item_id / 20 = it.i / 20)::int) >= 0.9 FROM items it, recsys.similar_items(s.model, it.i, 10) x) AS groups_found
 FROM sims s ORDER BY s.name;
 SELECT count(DISTINCT recsys.model_info(model)->>'fingerprint') AS distinct_models FROM sims;
 SELECT (SELECT recsys.model_info(model)->>'fingerprint' FROM sims WHERE name = 'cosine') =
@@ -149,8 +149,8 @@ SELECT count(*) AS tfidf_wrong_scores
 FROM (SELECT a.i AS a, b.i AS b, sum(a.w * b.w) AS dot FROM tfidf a JOIN tfidf b ON a.u = b.u AND a.i <> b.i GROUP BY 1, 2) c
 JOIN (SELECT i, sqrt(sum(w * w)) AS norm FROM tfidf GROUP BY i) na ON na.i = c.a
 JOIN (SELECT i, sqrt(sum(w * w)) AS norm FROM tfidf GROUP BY i) nb ON nb.i = c.b
-JOIN (SELECT it.i, x.item, x.score FROM items it, sims, recsys.similar_items(sims.model, it.i, 10) x WHERE sims.name = 'tfidf') s
-  ON s.i = c.a AND s.item = c.b
+JOIN (SELECT it.i, x.item_id, x.score FROM items it, sims, recsys.similar_items(sims.model, it.i, 10) x WHERE sims.name = 'tfidf') s
+  ON s.i = c.a AND s.item_id = c.b
 WHERE abs(s.score - c.dot / (na.norm * nb.norm)) > 1e-4;
 
 -- shrinkage: sim = dot / (|a| |b| + shrinkage).
@@ -158,7 +158,7 @@ CREATE TABLE shrunk AS SELECT recsys.train_item_knn(u, i, w, '{"shrinkage": 50}'
 SELECT count(*) AS rows, count(*) FILTER (WHERE abs(s.score - c.dot / (na.norm * nb.norm + 50)) > 1e-5) AS wrong_scores,
        recsys.model_info(shrunk.model)->'parameters'->'shrinkage' AS shrinkage
 FROM items x CROSS JOIN shrunk CROSS JOIN LATERAL recsys.similar_items(shrunk.model, x.i, 10) s
-JOIN cooc c ON c.a = x.i AND c.b = s.item JOIN norms na ON na.i = x.i JOIN norms nb ON nb.i = s.item
+JOIN cooc c ON c.a = x.i AND c.b = s.item_id JOIN norms na ON na.i = x.i JOIN norms nb ON nb.i = s.item_id
 GROUP BY 3;
 
 -- min_support: only pairs with at least that many common users.
@@ -167,7 +167,7 @@ SELECT count(*) > 0 AS has_neighbours, min(c.support) >= 4 AS all_supported,
        count(*) = (SELECT sum(least(10, n)) FROM (SELECT a, count(*) AS n FROM cooc WHERE support >= 4 GROUP BY a) z)
          AS every_supported_pair_kept
 FROM items x CROSS JOIN supported CROSS JOIN LATERAL recsys.similar_items(supported.model, x.i, 10) s
-JOIN cooc c ON c.a = x.i AND c.b = s.item;
+JOIN cooc c ON c.a = x.i AND c.b = s.item_id;
 -- Too much support: no neighbours, so recommend has nothing to score.
 CREATE TABLE unsupported AS SELECT recsys.train_item_knn(u, i, '{"min_support": 100000}'::jsonb) AS model FROM inter;
 SELECT recsys.model_info(model)->'parameters'->'neighbour_pairs' AS neighbour_pairs,
@@ -180,9 +180,9 @@ CREATE TABLE few AS SELECT recsys.train_item_knn(u, i, w, '{"neighbours": 3}'::j
 SELECT max(n) AS max_neighbours, (SELECT (recsys.model_info(model)->'parameters'->>'neighbour_pairs')::int <= 3 * 200 FROM few) AS pairs_bounded
 FROM (SELECT x.i, count(*) AS n FROM items x CROSS JOIN few CROSS JOIN LATERAL recsys.similar_items(few.model, x.i, 10) s GROUP BY x.i) c;
 SELECT count(*) AS prefix_mismatches FROM (
-  SELECT x.i, s.item, s.n FROM items x CROSS JOIN few CROSS JOIN LATERAL recsys.similar_items(few.model, x.i, 10) WITH ORDINALITY s(item, score, n)
+  SELECT x.i, s.item_id, s.n FROM items x CROSS JOIN few CROSS JOIN LATERAL recsys.similar_items(few.model, x.i, 10) WITH ORDINALITY s(item_id, score, n)
   EXCEPT
-  SELECT x.i, s.item, s.n FROM items x CROSS JOIN km CROSS JOIN LATERAL recsys.similar_items(km.model, x.i, 3) WITH ORDINALITY s(item, score, n)) d;
+  SELECT x.i, s.item_id, s.n FROM items x CROSS JOIN km CROSS JOIN LATERAL recsys.similar_items(km.model, x.i, 3) WITH ORDINALITY s(item_id, score, n)) d;
 
 -- binary: every positive weight counts as 1 (the same model as training without weights
 -- when every (user, item) pair occurs once).
@@ -250,8 +250,8 @@ SELECT recsys.train_item_knn(u::numeric, i) FROM inter;
 CREATE TABLE disliked AS SELECT recsys.train_item_knn(u, i, w) AS model FROM (
   SELECT u, i, w FROM inter WHERE NOT (u = 1 AND i = 7) UNION ALL VALUES (1, 7, -5.0)) x;
 SELECT recsys.model_info(model)->'parameters'->'negative_pairs' AS negative_pairs,
-       (SELECT count(*) FROM recsys.recommend(model, 1, 200) r WHERE r.item = 7) AS disliked_recommended,
-       (SELECT count(*) FROM recsys.recommend(model, 1, 200, exclude_seen => false) r WHERE r.item = 7) > 0 AS reachable_otherwise
+       (SELECT count(*) FROM recsys.recommend(model, 1, 200) r WHERE r.item_id = 7) AS disliked_recommended,
+       (SELECT count(*) FROM recsys.recommend(model, 1, 200, exclude_seen => false) r WHERE r.item_id = 7) > 0 AS reachable_otherwise
 FROM disliked;
 
 -- Text IDs (Amazon style) give the same neighbour lists as integer IDs.
@@ -259,44 +259,44 @@ CREATE TABLE km_text AS
   SELECT recsys.train_item_knn('A' || lpad(u::text, 6, '0'), 'B00' || lpad(i::text, 7, '0'), w) AS model FROM inter;
 SELECT recsys.model_info(model)->>'user_id_type' AS user_type, recsys.model_info(model)->>'item_id_type' AS item_type FROM km_text;
 SELECT count(*) AS differences FROM (
-  SELECT 'B00' || lpad(x.i::text, 7, '0') AS item, s.n, 'B00' || lpad(s.item::text, 7, '0') AS neighbour
-  FROM items x CROSS JOIN km CROSS JOIN LATERAL recsys.similar_items(km.model, x.i, 10) WITH ORDINALITY s(item, score, n)
+  SELECT 'B00' || lpad(x.i::text, 7, '0') AS item_id, s.n, 'B00' || lpad(s.item_id::text, 7, '0') AS neighbour
+  FROM items x CROSS JOIN km CROSS JOIN LATERAL recsys.similar_items(km.model, x.i, 10) WITH ORDINALITY s(item_id, score, n)
   EXCEPT
-  SELECT 'B00' || lpad(x.i::text, 7, '0'), s.n, s.item
+  SELECT 'B00' || lpad(x.i::text, 7, '0'), s.n, s.item_id
   FROM items x CROSS JOIN km_text,
-       LATERAL recsys.similar_items(km_text.model, 'B00' || lpad(x.i::text, 7, '0'), 10) WITH ORDINALITY s(item, score, n)) d;
+       LATERAL recsys.similar_items(km_text.model, 'B00' || lpad(x.i::text, 7, '0'), 10) WITH ORDINALITY s(item_id, score, n)) d;
 SELECT count(*) AS rows FROM km_text, recsys.recommend(km_text.model, 'A000001', 5);
 -- Integer users, text items: the item type as a typed NULL; the same lists as km.
 CREATE TABLE km_mixed AS SELECT recsys.train_item_knn(u, 'B00' || lpad(i::text, 7, '0'), w) AS model FROM inter;
 SELECT count(*) AS differences FROM (
-  SELECT us.u, r.n, 'B00' || lpad(r.item::text, 7, '0') AS item
-  FROM users us CROSS JOIN km CROSS JOIN LATERAL recsys.recommend(km.model, us.u, 5) WITH ORDINALITY r(item, score, n)
+  SELECT us.u, r.n, 'B00' || lpad(r.item_id::text, 7, '0') AS item_id
+  FROM users us CROSS JOIN km CROSS JOIN LATERAL recsys.recommend(km.model, us.u, 5) WITH ORDINALITY r(item_id, score, n)
   EXCEPT
-  SELECT us.u, r.n, r.item
-  FROM users us CROSS JOIN km_mixed CROSS JOIN LATERAL recsys.recommend(km_mixed.model, us.u, 5, NULL::text) WITH ORDINALITY r(item, score, n)) d;
+  SELECT us.u, r.n, r.item_id
+  FROM users us CROSS JOIN km_mixed CROSS JOIN LATERAL recsys.recommend(km_mixed.model, us.u, 5, NULL::text) WITH ORDINALITY r(item_id, score, n)) d;
 
 -- ---- blending: ALS and item-kNN for one user in one query ----
 -- Each model's top 50, scores min-max normalised to [0, 1] per list (an item missing
 -- from a list counts 0), then weighted: 0.6 ALS + 0.4 item-kNN.
 CREATE TABLE als AS SELECT recsys.train_als(u, i, w, '{"factors": 16, "iterations": 8, "seed": 3}'::jsonb) AS model FROM inter;
-CREATE FUNCTION blend(u int, w_als float8, w_knn float8, k int) RETURNS TABLE(item int, score float8) LANGUAGE sql AS $$
-  WITH a AS (SELECT r.item, r.score FROM als, recsys.recommend(als.model, u, 50) r),
-       b AS (SELECT r.item, r.score FROM km, recsys.recommend(km.model, u, 50) r),
-       an AS (SELECT a.item, coalesce((a.score - min(a.score) OVER ()) / nullif(max(a.score) OVER () - min(a.score) OVER (), 0), 1) AS s FROM a),
-       bn AS (SELECT b.item, coalesce((b.score - min(b.score) OVER ()) / nullif(max(b.score) OVER () - min(b.score) OVER (), 0), 1) AS s FROM b)
-  SELECT item, w_als * coalesce(an.s, 0) + w_knn * coalesce(bn.s, 0) AS score
-  FROM an FULL JOIN bn USING (item)
-  ORDER BY score DESC, item
+CREATE FUNCTION blend(u int, w_als float8, w_knn float8, k int) RETURNS TABLE(item_id int, score float8) LANGUAGE sql AS $$
+  WITH a AS (SELECT r.item_id, r.score FROM als, recsys.recommend(als.model, u, 50) r),
+       b AS (SELECT r.item_id, r.score FROM km, recsys.recommend(km.model, u, 50) r),
+       an AS (SELECT a.item_id, coalesce((a.score - min(a.score) OVER ()) / nullif(max(a.score) OVER () - min(a.score) OVER (), 0), 1) AS s FROM a),
+       bn AS (SELECT b.item_id, coalesce((b.score - min(b.score) OVER ()) / nullif(max(b.score) OVER () - min(b.score) OVER (), 0), 1) AS s FROM b)
+  SELECT item_id, w_als * coalesce(an.s, 0) + w_knn * coalesce(bn.s, 0) AS score
+  FROM an FULL JOIN bn USING (item_id)
+  ORDER BY score DESC, item_id
   LIMIT k
 $$;
-SELECT count(*) AS rows, count(DISTINCT item) AS distinct_items, bool_and(score BETWEEN 0 AND 1) AS in_range,
-       count(*) FILTER (WHERE (1, item) IN (SELECT u, i FROM pairs)) AS seen_returned
+SELECT count(*) AS rows, count(DISTINCT item_id) AS distinct_items, bool_and(score BETWEEN 0 AND 1) AS in_range,
+       count(*) FILTER (WHERE (1, item_id) IN (SELECT u, i FROM pairs)) AS seen_returned
 FROM blend(1, 0.6, 0.4, 10);
 -- The weights do what they say: all weight on one model gives that model's ranking.
-SELECT (SELECT array_agg(item ORDER BY score DESC, item) FROM blend(us.u, 0, 1, 10)) =
-       (SELECT array_agg(item ORDER BY score DESC, item) FROM km, recsys.recommend(km.model, us.u, 10)) AS knn_only,
-       (SELECT array_agg(item ORDER BY score DESC, item) FROM blend(us.u, 1, 0, 10)) =
-       (SELECT array_agg(item ORDER BY score DESC, item) FROM als, recsys.recommend(als.model, us.u, 10)) AS als_only
+SELECT (SELECT array_agg(item_id ORDER BY score DESC, item_id) FROM blend(us.u, 0, 1, 10)) =
+       (SELECT array_agg(item_id ORDER BY score DESC, item_id) FROM km, recsys.recommend(km.model, us.u, 10)) AS knn_only,
+       (SELECT array_agg(item_id ORDER BY score DESC, item_id) FROM blend(us.u, 1, 0, 10)) =
+       (SELECT array_agg(item_id ORDER BY score DESC, item_id) FROM als, recsys.recommend(als.model, us.u, 10)) AS als_only
 FROM users us WHERE us.u IN (1, 2, 3) ORDER BY us.u;
 
 -- Cancellation: statement_timeout stops the training, not only the ingest (4 million

@@ -79,7 +79,7 @@ SELECT (SELECT recsys.model_info(recsys.train_mf(u, i, r, '{"factors": 4, "epoch
      = (SELECT recsys.model_info(recsys.train_mf(u, i, r, '{"factors": 4, "epochs": 3, "seed": 5}'))->>'fingerprint' FROM train) AS deterministic;
 
 -- Serving works on rating models: recommend ranks unseen items, similar_items by factors.
-SELECT count(*) AS n, bool_and(r.item NOT IN (SELECT i FROM train WHERE u = 1)) AS unseen
+SELECT count(*) AS n, bool_and(r.item_id NOT IN (SELECT i FROM train WHERE u = 1)) AS unseen
 FROM mf, recsys.recommend(mf.model, 1, 5) r;
 SELECT count(*) AS n FROM mf, recsys.similar_items(mf.model, 1, 5);
 SELECT count(*) = 300 AS one_row_per_user, min(array_length(factors, 1)) AS dims FROM mf, recsys.user_factors(mf.model);

@@ -33,30 +33,30 @@ FROM m, jsonb_each(recsys.model_info(m.model)->'parameters'->'fields') f ORDER B
 -- Acceptance: from metadata alone, >= 90 % of every item's top-10 belong to its group
 -- (computed here, not hard-coded); every group is recovered, not only on average.
 CREATE TABLE top10 AS
-SELECT p.id, p.g, r.item, q.g AS item_g, r.score
-FROM products p, m, LATERAL recsys.recommend_content(m.model, ARRAY[p.id], 10) r JOIN products q ON q.id = r.item;
+SELECT p.id, p.g, r.item_id, q.g AS item_g, r.score
+FROM products p, m, LATERAL recsys.recommend_content(m.model, ARRAY[p.id], 10) r JOIN products q ON q.id = r.item_id;
 SELECT count(*) = 3200 AS ten_each, avg((g = item_g)::int) >= 0.9 AS same_group_at_least_90pct FROM top10;
 SELECT g, avg((g = item_g)::int) >= 0.8 AS group_recovered FROM top10 GROUP BY g ORDER BY g;
-SELECT count(*) AS self_returned FROM top10 WHERE id = item;
+SELECT count(*) AS self_returned FROM top10 WHERE id = item_id;
 -- similar_items serves the stored neighbour lists: the same acceptance, and for a
 -- catalogue under 2,000 items the same lists as the exact ranking above.
 CREATE TABLE sim10 AS
-SELECT p.id, p.g, s.item, q.g AS item_g, s.score, row_number() OVER (PARTITION BY p.id ORDER BY s.score DESC, s.item) AS rank
-FROM products p, m, LATERAL recsys.similar_items(m.model, p.id, 10) s JOIN products q ON q.id = s.item;
+SELECT p.id, p.g, s.item_id, q.g AS item_g, s.score, row_number() OVER (PARTITION BY p.id ORDER BY s.score DESC, s.item_id) AS rank
+FROM products p, m, LATERAL recsys.similar_items(m.model, p.id, 10) s JOIN products q ON q.id = s.item_id;
 SELECT count(*) = 3200 AS ten_each, avg((g = item_g)::int) >= 0.9 AS same_group_at_least_90pct FROM sim10;
-SELECT count(*) AS differences FROM (SELECT id, item FROM sim10 EXCEPT SELECT id, item FROM top10) d;
-SELECT max(abs(s.score - t.score)) < 1e-6 AS same_scores FROM sim10 s JOIN top10 t USING (id, item);
+SELECT count(*) AS differences FROM (SELECT id, item_id FROM sim10 EXCEPT SELECT id, item_id FROM top10) d;
+SELECT max(abs(s.score - t.score)) < 1e-6 AS same_scores FROM sim10 s JOIN top10 t USING (id, item_id);
 -- k beyond the stored "neighbours" (20) returns the stored list.
 SELECT count(*) AS stored FROM m, recsys.similar_items(m.model, 1, 50) s;
 -- recommend needs a user: on a content model it points to recommend_content.
 SELECT * FROM m, recsys.recommend(m.model, 1, 5) r;
 -- Scores are cosines: in (0, 1], non-increasing, and equal to content_similarity.
 SELECT bool_and(score > 0 AND score <= 1.000001) AS cosines,
-       bool_and(abs(score - recsys.content_similarity(m.model, id, item)) < 1e-5) AS equals_similarity
+       bool_and(abs(score - recsys.content_similarity(m.model, id, item_id)) < 1e-5) AS equals_similarity
 FROM top10, m;
 SELECT count(*) AS order_violations FROM (
   SELECT score, lag(score) OVER (PARTITION BY p.id ORDER BY r.ord) AS prev
-  FROM products p, m, LATERAL recsys.recommend_content(m.model, ARRAY[p.id], 10) WITH ORDINALITY r(item, score, ord)) s
+  FROM products p, m, LATERAL recsys.recommend_content(m.model, ARRAY[p.id], 10) WITH ORDINALITY r(item_id, score, ord)) s
 WHERE score > prev + 1e-7;
 
 -- content_similarity: 1 with itself, symmetric, NULL for an unknown item.
@@ -67,32 +67,32 @@ SELECT round(recsys.content_similarity(model, 1, 1)::numeric, 4) AS self,
 FROM m;
 
 -- recommend_content from a history: three items of group 2 -> items of group 2.
-SELECT count(*) AS n, avg((q.g = 2)::int) >= 0.9 AS mostly_group_2, bool_and(r.item NOT IN (2, 10, 18)) AS given_excluded
-FROM m, recsys.recommend_content(m.model, ARRAY[2, 10, 18], 10) r JOIN products q ON q.id = r.item;
+SELECT count(*) AS n, avg((q.g = 2)::int) >= 0.9 AS mostly_group_2, bool_and(r.item_id NOT IN (2, 10, 18)) AS given_excluded
+FROM m, recsys.recommend_content(m.model, ARRAY[2, 10, 18], 10) r JOIN products q ON q.id = r.item_id;
 -- exclude_given => false: the given item itself comes first (cosine 1).
-SELECT r.item, round(r.score::numeric, 4) AS score FROM m, recsys.recommend_content(m.model, ARRAY[2], 1, false) r;
+SELECT r.item_id, round(r.score::numeric, 4) AS score FROM m, recsys.recommend_content(m.model, ARRAY[2], 1, false) r;
 -- Unknown items and NULL elements are skipped; nothing known -> no rows; an empty array -> no rows.
 SELECT count(*) AS with_unknowns FROM m, recsys.recommend_content(m.model, ARRAY[2, NULL, 99999, 10, 18], 10) r;
-SELECT (SELECT array_agg(item) FROM m, recsys.recommend_content(m.model, ARRAY[2, NULL, 99999, 10, 18], 10))
-     = (SELECT array_agg(item) FROM m, recsys.recommend_content(m.model, ARRAY[2, 10, 18], 10)) AS same_as_known_only;
+SELECT (SELECT array_agg(item_id) FROM m, recsys.recommend_content(m.model, ARRAY[2, NULL, 99999, 10, 18], 10))
+     = (SELECT array_agg(item_id) FROM m, recsys.recommend_content(m.model, ARRAY[2, 10, 18], 10)) AS same_as_known_only;
 SELECT count(*) AS all_unknown FROM m, recsys.recommend_content(m.model, ARRAY[99998, 99999], 10) r;
 SELECT count(*) AS empty_array FROM m, recsys.recommend_content(m.model, '{}'::int[], 10) r;
 -- An item given twice counts twice (same as weight 2).
-SELECT (SELECT array_agg(item) FROM m, recsys.recommend_content(m.model, ARRAY[2, 2, 3], 20))
-     = (SELECT array_agg(item) FROM m, recsys.recommend_content(m.model, ARRAY[2, 3], ARRAY[2, 1], 20)) AS twice_is_weight_2;
+SELECT (SELECT array_agg(item_id) FROM m, recsys.recommend_content(m.model, ARRAY[2, 2, 3], 20))
+     = (SELECT array_agg(item_id) FROM m, recsys.recommend_content(m.model, ARRAY[2, 3], ARRAY[2, 1], 20)) AS twice_is_weight_2;
 -- IDs in the array's type: text and bigint arrays on an integer model.
-SELECT pg_typeof(r.item) AS type, count(*) FROM m, recsys.recommend_content(m.model, ARRAY['2', '10'], 5) r GROUP BY 1;
-SELECT pg_typeof(r.item) AS type, count(*) FROM m, recsys.recommend_content(m.model, ARRAY[2, 10]::bigint[], 5) r GROUP BY 1;
+SELECT pg_typeof(r.item_id) AS type, count(*) FROM m, recsys.recommend_content(m.model, ARRAY['2', '10'], 5) r GROUP BY 1;
+SELECT pg_typeof(r.item_id) AS type, count(*) FROM m, recsys.recommend_content(m.model, ARRAY[2, 10]::bigint[], 5) r GROUP BY 1;
 -- k larger than the catalogue: every item with a positive score, the given one excluded.
 SELECT count(*) <= 319 AS at_most_catalogue, count(*) > 10 AS more_than_k10 FROM m, recsys.recommend_content(m.model, ARRAY[2], 100000) r;
 -- Weights: a negative weight pushes a group away.
 SELECT avg((q.g = 2)::int) AS share_group_2, avg((q.g = 3)::int) AS share_group_3
-FROM m, recsys.recommend_content(m.model, ARRAY[2, 3], ARRAY[1, -0.9], 10) r JOIN products q ON q.id = r.item;
+FROM m, recsys.recommend_content(m.model, ARRAY[2, 3], ARRAY[1, -0.9], 10) r JOIN products q ON q.id = r.item_id;
 -- A join-friendly form: one user's history per row (here: users = groups of three items).
-CREATE TABLE orders AS SELECT u, id AS item FROM generate_series(1, 4) u, products WHERE products.g = u AND products.id % 40 < 15;
+CREATE TABLE orders AS SELECT u, id AS item_id FROM generate_series(1, 4) u, products WHERE products.g = u AND products.id % 40 < 15;
 SELECT o.u, count(*) AS recs, avg((q.g = o.u)::int) >= 0.9 AS own_group
-FROM (SELECT u, array_agg(item) AS items FROM orders GROUP BY u) o, m,
-     LATERAL recsys.recommend_content(m.model, o.items, 10) r JOIN products q ON q.id = r.item
+FROM (SELECT u, array_agg(item_id) AS items FROM orders GROUP BY u) o, m,
+     LATERAL recsys.recommend_content(m.model, o.items, 10) r JOIN products q ON q.id = r.item_id
 GROUP BY o.u ORDER BY o.u;
 
 -- Errors of recommend_content and content_similarity.
@@ -102,29 +102,29 @@ SELECT * FROM m, recsys.recommend_content(m.model, ARRAY[2, 3], ARRAY[1, NULL], 
 SELECT * FROM m, recsys.recommend_content(m.model, ARRAY[2, 3], ARRAY[1, 'NaN']::float8[], 5) r;
 SELECT * FROM m, recsys.recommend_content(m.model, ARRAY[2, 3], ARRAY[1, 'Infinity']::float8[], 5) r;
 SELECT count(*) FROM m, recsys.recommend_content(m.model, NULL::int[], 5) r;
-CREATE TABLE als AS SELECT recsys.train_als(u, item, '{"factors": 4, "iterations": 1}'::jsonb) AS model FROM orders;
+CREATE TABLE als AS SELECT recsys.train_als(u, item_id, '{"factors": 4, "iterations": 1}'::jsonb) AS model FROM orders;
 SELECT * FROM als, recsys.recommend_content(als.model, ARRAY[2], 5) r;
 SELECT recsys.content_similarity(als.model, 2, 10) FROM als;
 
 -- Item ID types: text, uuid, bigint, untyped literals; a row per feature group.
-CREATE TABLE multi(item text, f jsonb);
+CREATE TABLE multi(item_id text, f jsonb);
 INSERT INTO multi VALUES
   ('a', '{"category": "Kitchen"}'), ('a', '{"tags": ["steel", "pan"]}'), ('a', '{"price": 20}'),
   ('b', '{"category": "Kitchen", "tags": ["steel", "pot"], "price": 25}'),
   ('c', '{"category": "Garden", "tags": ["hose"], "price": 15}'),
   ('d', NULL), (NULL, '{"category": "Toys"}');
-CREATE TABLE mt AS SELECT recsys.train_content(item, f) AS model FROM multi;
+CREATE TABLE mt AS SELECT recsys.train_content(item_id, f) AS model FROM multi;
 SELECT recsys.model_info(model)->'items' AS items, recsys.model_info(model)->>'item_id_type' AS id_type,
        recsys.model_info(model)->'parameters'->'rows_skipped' AS rows_skipped,
        recsys.model_info(model)->'parameters'->'items_without_features' AS without_features
 FROM mt;
 -- a's rows concatenate into one item: its vector equals b's but for the tag pan/pot.
-SELECT r.item, round(r.score::numeric, 4) AS score FROM mt, recsys.recommend_content(mt.model, ARRAY['a'], 5) r;
+SELECT r.item_id, round(r.score::numeric, 4) AS score FROM mt, recsys.recommend_content(mt.model, ARRAY['a'], 5) r;
 SELECT round(recsys.content_similarity(model, 'a', 'b')::numeric, 4) AS a_b, recsys.content_similarity(model, 'a', 'd') AS a_featureless FROM mt;
 SELECT count(*) AS featureless_has_no_neighbours FROM mt, recsys.recommend_content(mt.model, ARRAY['d'], 5) r;
 SELECT recsys.model_info(recsys.train_content(('00000000-0000-0000-0000-00000000000' || n)::uuid, jsonb_build_object('tags', jsonb_build_array('t' || n % 2))))->>'item_id_type' AS uuid_type
 FROM generate_series(1, 4) n;
-SELECT r.item, round(r.score::numeric, 4) AS score
+SELECT r.item_id, round(r.score::numeric, 4) AS score
 FROM (SELECT recsys.train_content(n::bigint, jsonb_build_object('tags', jsonb_build_array('t' || n % 2))) AS model
       FROM generate_series(1, 4) n) x, recsys.recommend_content(x.model, ARRAY[1::bigint], 5) r;
 SELECT recsys.model_info(recsys.train_content('x', '{"tags": ["a"]}'::jsonb))->>'item_id_type' AS literal_type;
@@ -188,9 +188,9 @@ SELECT g, recsys.model_info(recsys.train_content(id, features))->'items' AS item
 -- (a tie by default, broken by the lower ID); weighting tags or category decides.
 CREATE TABLE w AS SELECT * FROM (VALUES
   (1, '{"category": "A", "tags": ["x"]}'::jsonb), (2, '{"category": "A", "tags": ["y"]}'), (3, '{"category": "B", "tags": ["x"]}')) v(id, f);
-SELECT (SELECT item FROM recsys.recommend_content((SELECT recsys.train_content(id, f) FROM w), ARRAY[1], 1)) AS default_top,
-       (SELECT item FROM recsys.recommend_content((SELECT recsys.train_content(id, f, '{"weights": {"tags": 10}}') FROM w), ARRAY[1], 1)) AS tags_heavy_top,
-       (SELECT item FROM recsys.recommend_content((SELECT recsys.train_content(id, f, '{"weights": {"category": 10}}') FROM w), ARRAY[1], 1)) AS category_heavy_top;
+SELECT (SELECT item_id FROM recsys.recommend_content((SELECT recsys.train_content(id, f) FROM w), ARRAY[1], 1)) AS default_top,
+       (SELECT item_id FROM recsys.recommend_content((SELECT recsys.train_content(id, f, '{"weights": {"tags": 10}}') FROM w), ARRAY[1], 1)) AS tags_heavy_top,
+       (SELECT item_id FROM recsys.recommend_content((SELECT recsys.train_content(id, f, '{"weights": {"category": 10}}') FROM w), ARRAY[1], 1)) AS category_heavy_top;
 -- verbose reports progress as NOTICEs (timings vary: not shown).
 SET client_min_messages = warning;
 SELECT recsys.train_content(id, features, '{"verbose": true}') IS NOT NULL AS verbose_ok FROM products;
@@ -211,9 +211,9 @@ CREATE TABLE rm AS SELECT recsys.train_content(id, jsonb_build_object('title', t
                                                 '{"text_fields": ["title", "ingredients"]}') AS model FROM recipes;
 SELECT recsys.model_info(model)->'parameters'->'fields'->'ingredients'->'kinds' AS kinds,
        recsys.model_info(model)->'parameters'->'fields'->'ingredients'->'features' AS words FROM rm;
-SELECT r.item, round(r.score::numeric, 3) AS score FROM rm, recsys.recommend_content(rm.model, ARRAY['rendang'], 3) r;
-SELECT r.item, round(r.score::numeric, 3) AS score FROM rm, recsys.recommend_content(rm.model, ARRAY['klepon'], 2) r;
-SELECT r.item, round(r.score::numeric, 3) AS score FROM rm, recsys.recommend_content(rm.model, ARRAY['opor', 'soto'], 2) r;
+SELECT r.item_id, round(r.score::numeric, 3) AS score FROM rm, recsys.recommend_content(rm.model, ARRAY['rendang'], 3) r;
+SELECT r.item_id, round(r.score::numeric, 3) AS score FROM rm, recsys.recommend_content(rm.model, ARRAY['klepon'], 2) r;
+SELECT r.item_id, round(r.score::numeric, 3) AS score FROM rm, recsys.recommend_content(rm.model, ARRAY['opor', 'soto'], 2) r;
 
 -- Parallel aggregation: the same model as a serial plan.
 CREATE TABLE big AS SELECT p.id + 1000 * c AS id, p.features FROM products p, generate_series(0, 9) c;

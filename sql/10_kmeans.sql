@@ -138,12 +138,12 @@ SELECT * FROM km, recsys.recommend(km.model, 1, 5) r;
 -- User segments from a factor model: k-means on user_factors (real[]), then cluster each user.
 CREATE TABLE seg_model AS SELECT recsys.kmeans(f.factors, 3, '{"seed": 1}') AS model FROM als, recsys.user_factors(als.model) f;
 SELECT recsys.model_info(model)->'dimension' AS dimension, recsys.model_info(model)->'parameters'->'rows' AS users FROM seg_model;
-CREATE TABLE segs AS SELECT f."user", recsys.cluster(s.model, f.factors) AS segment FROM als, seg_model s, recsys.user_factors(als.model) f;
+CREATE TABLE segs AS SELECT f.user_id, recsys.cluster(s.model, f.factors) AS segment FROM als, seg_model s, recsys.user_factors(als.model) f;
 SELECT count(*) AS users, count(DISTINCT segment) AS segments FROM segs;
 -- user_segments(model, k, options) is the same in one call.
 SELECT count(*) AS users, count(DISTINCT u.segment) AS segments,
        bool_and(u.segment = s.segment) AS same_as_two_steps
-FROM als, recsys.user_segments(als.model, 3, '{"seed": 1}') u JOIN segs s ON s."user" = u."user";
+FROM als, recsys.user_segments(als.model, 3, '{"seed": 1}') u JOIN segs s ON s.user_id = u.user_id;
 
 -- The README flow: segments of customers from an orders table (hour, city, category,
 -- quantity) with three planted customer types.

@@ -92,6 +92,9 @@ ModelView ModelView::open(const uint8_t* bytes, uint64_t size) {
   v.header = reinterpret_cast<const ModelHeader*>(bytes);
   const ModelHeader& h = *v.header;
   if (h.magic != kModelMagic) invalid("bad magic number (not a recsys model)");
+  if (h.version > kModelFormatVersion)
+    invalid("format version " + std::to_string(h.version) + " was written by a newer recsys (this build reads " +
+            "versions up to " + std::to_string(kModelFormatVersion) + "); update the recsys extension to read it");
   if (h.version != kModelFormatVersion)
     invalid("unsupported format version " + std::to_string(h.version) + " (this build reads version " +
             std::to_string(kModelFormatVersion) + ")");

@@ -15,6 +15,7 @@ extern "C" {
 #include "utils/numeric.h"
 }
 
+#include "keys.h"
 #include "kmeans.h"
 #include "options.h"
 
@@ -24,6 +25,15 @@ PG_FUNCTION_INFO_V1(recsys_model_out);
 PG_FUNCTION_INFO_V1(recsys_model_recv);
 PG_FUNCTION_INFO_V1(recsys_model_send);
 PG_FUNCTION_INFO_V1(recsys_model_info);
+PG_FUNCTION_INFO_V1(recsys_model_eq);
+PG_FUNCTION_INFO_V1(recsys_model_ne);
+PG_FUNCTION_INFO_V1(recsys_model_lt);
+PG_FUNCTION_INFO_V1(recsys_model_le);
+PG_FUNCTION_INFO_V1(recsys_model_gt);
+PG_FUNCTION_INFO_V1(recsys_model_ge);
+PG_FUNCTION_INFO_V1(recsys_model_cmp);
+PG_FUNCTION_INFO_V1(recsys_model_hash);
+PG_FUNCTION_INFO_V1(recsys_model_hash_extended);
 }
 
 using namespace recsys_pg;
@@ -179,4 +189,50 @@ Datum recsys_model_info(PG_FUNCTION_ARGS) {
   });
   Datum result = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str()));
   PG_RETURN_DATUM(result);
+}
+
+// ---- equality and order by fingerprint ------------------------------------------
+// Two models are equal when their fingerprints are: the fingerprint covers everything
+// but the training time and the loss history, so a model, its dump and restore, and a
+// retraining on the same rows with the same options compare equal. The order (by
+// fingerprint) is arbitrary but total, for DISTINCT, GROUP BY, sort and merge joins.
+
+namespace {
+
+// The fingerprint from the first bytes of the value (a slice: no full detoast).
+uint64 fingerprint_arg(FunctionCallInfo fcinfo, int argno) {
+  const Size header = sizeof(recsys::ModelHeader);
+  struct varlena* v = PG_DETOAST_DATUM_SLICE(PG_GETARG_DATUM(argno), 0, header - VARHDRSZ);
+  if (VARSIZE_ANY_EXHDR(v) < header - VARHDRSZ)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION), errmsg("invalid recsys model: too short")));
+  uint64 fp;
+  std::memcpy(&fp, VARDATA_ANY(v) + offsetof(recsys::ModelHeader, fingerprint) - VARHDRSZ, sizeof fp);
+  return fp;
+}
+
+int compare_models(FunctionCallInfo fcinfo) {
+  const uint64 a = fingerprint_arg(fcinfo, 0), b = fingerprint_arg(fcinfo, 1);
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+}  // namespace
+
+Datum recsys_model_eq(PG_FUNCTION_ARGS) { PG_RETURN_BOOL(compare_models(fcinfo) == 0); }
+Datum recsys_model_ne(PG_FUNCTION_ARGS) { PG_RETURN_BOOL(compare_models(fcinfo) != 0); }
+Datum recsys_model_lt(PG_FUNCTION_ARGS) { PG_RETURN_BOOL(compare_models(fcinfo) < 0); }
+Datum recsys_model_le(PG_FUNCTION_ARGS) { PG_RETURN_BOOL(compare_models(fcinfo) <= 0); }
+Datum recsys_model_gt(PG_FUNCTION_ARGS) { PG_RETURN_BOOL(compare_models(fcinfo) > 0); }
+Datum recsys_model_ge(PG_FUNCTION_ARGS) { PG_RETURN_BOOL(compare_models(fcinfo) >= 0); }
+Datum recsys_model_cmp(PG_FUNCTION_ARGS) { PG_RETURN_INT32(compare_models(fcinfo)); }
+
+// Hash opclass support: the fingerprint is already a well-mixed 64-bit hash.
+Datum recsys_model_hash(PG_FUNCTION_ARGS) {
+  const uint64 fp = fingerprint_arg(fcinfo, 0);
+  PG_RETURN_INT32(static_cast<int32>(static_cast<uint32>(fp ^ (fp >> 32))));
+}
+
+Datum recsys_model_hash_extended(PG_FUNCTION_ARGS) {
+  const uint64 fp = fingerprint_arg(fcinfo, 0);
+  const uint64 seed = static_cast<uint64>(PG_GETARG_INT64(1));
+  PG_RETURN_INT64(static_cast<int64>(seed == 0 ? fp : static_cast<uint64>(recsys::hash_int(static_cast<int64_t>(fp ^ seed)))));
 }

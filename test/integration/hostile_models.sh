@@ -6,7 +6,8 @@
 #    a clear error (never returns invalid text); model_info still works;
 #  - the same with the bytes rewritten and the model resealed (test/tools/model_surgery);
 #  - a parameters section crafted to inject keys into model_info ("algorithm": "fake"):
-#    model_info parses the section on its own and refuses it.
+#    model_info parses the section on its own and refuses it;
+#  - a model of a future format version: refused with a clear error.
 #
 # Needs a running server with recsys installed: PGHOST, PGPORT, PGUSER (superuser) and
 # PG_BINDIR, as exported by test/run_tests.sh; a C++ compiler for the surgery tool.
@@ -96,6 +97,13 @@ ok "model_info refuses a crafted parameters section: $(echo "$err" | head -n 1)"
 [ "$(query "$UTF" "SELECT recsys.model_info(m)->>'algorithm' FROM models WHERE name = 'resealed'")" = implicit_als ] ||
   die "model_info of a valid model"
 ok "model_info of a valid model"
+
+# 4. A model of a future format version is refused with words that say what to do,
+#    through every input path (text input; binary COPY goes through the same validator).
+"$WORK/model_surgery" version 999 <"$WORK/utf.txt" >"$WORK/future.txt"
+err=$(echo "SELECT recsys.model_info(:'m'::recsys.model)" | "$PG_BINDIR/psql" -X -q -d "$UTF" -v m="$(cat "$WORK/future.txt")" 2>&1 || true)
+echo "$err" | grep -q 'written by a newer recsys' || die "future format version: $err"
+ok "a model of format version 999 is refused: newer recsys needed"
 
 for db in "$ASCII" "$UTF"; do sql postgres -c "DROP DATABASE $db"; done
 echo "hostile_models: all checks passed"

@@ -3,10 +3,12 @@
 // a model whose checksum is right but whose content was crafted.
 //
 //   model_surgery replace OLD NEW < model.txt > crafted.txt
+//   model_surgery version N < model.txt > crafted.txt
 //
 // reads the model's text form ("recsys:" + base64, as COPY and pg_dump write it),
-// replaces the first occurrence of the bytes OLD by NEW (same length; both may use \xHH
-// escapes), recomputes the fingerprint and checksum, and writes the text form.
+// replaces the first occurrence of the bytes OLD after the header by NEW (same length;
+// both may use \xHH escapes) or sets the header's format version to N, recomputes the
+// fingerprint and checksum, and writes the text form.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -36,11 +38,13 @@ std::string unescape(const char* s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4 || std::strcmp(argv[1], "replace") != 0) {
-    std::fprintf(stderr, "usage: model_surgery replace OLD NEW < model.txt\n");
+  const bool replace = argc == 4 && std::strcmp(argv[1], "replace") == 0;
+  const bool version = argc == 3 && std::strcmp(argv[1], "version") == 0;
+  if (!replace && !version) {
+    std::fprintf(stderr, "usage: model_surgery replace OLD NEW | version N  < model.txt\n");
     return 2;
   }
-  const std::string from = unescape(argv[2]), to = unescape(argv[3]);
+  const std::string from = replace ? unescape(argv[2]) : "x", to = replace ? unescape(argv[3]) : "x";
   if (from.size() != to.size() || from.empty()) {
     std::fprintf(stderr, "model_surgery: OLD and NEW must have the same, non-zero length\n");
     return 2;
@@ -51,12 +55,17 @@ int main(int argc, char** argv) {
     const uint64_t size = recsys::model_text_decoded_size(text.data(), text.size());
     std::vector<uint8_t> bytes(size);
     recsys::model_from_text(text.data(), text.size(), bytes.data(), size);
-    auto at = std::search(bytes.begin() + sizeof(recsys::ModelHeader), bytes.end(), from.begin(), from.end());
-    if (at == bytes.end()) {
-      std::fprintf(stderr, "model_surgery: bytes not found in the model\n");
-      return 1;
+    if (version) {
+      const uint16_t v = static_cast<uint16_t>(std::stoi(argv[2]));
+      std::memcpy(bytes.data() + offsetof(recsys::ModelHeader, version), &v, sizeof v);
+    } else {
+      auto at = std::search(bytes.begin() + sizeof(recsys::ModelHeader), bytes.end(), from.begin(), from.end());
+      if (at == bytes.end()) {
+        std::fprintf(stderr, "model_surgery: bytes not found in the model\n");
+        return 1;
+      }
+      std::copy(to.begin(), to.end(), at);
     }
-    std::copy(to.begin(), to.end(), at);
     const uint64_t fp = recsys::compute_fingerprint(bytes.data(), size);
     std::memcpy(bytes.data() + offsetof(recsys::ModelHeader, fingerprint), &fp, 8);
     const uint64_t cs = recsys::compute_checksum(bytes.data(), size);

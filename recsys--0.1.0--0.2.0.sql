@@ -1,0 +1,582 @@
+-- recsys 0.1.0 -> 0.2.0 (ALTER EXTENSION recsys UPDATE TO '0.2.0').
+\echo Use "ALTER EXTENSION recsys UPDATE TO '0.2.0'" to load this file. \quit
+
+-- Support functions move to recsys_internal (out of \df recsys.*).
+CREATE SCHEMA recsys_internal;
+GRANT USAGE ON SCHEMA recsys_internal TO PUBLIC;
+COMMENT ON SCHEMA recsys_internal IS 'recsys internals: type I/O and aggregate support functions (not an API)';
+
+ALTER FUNCTION @extschema@.model_in(cstring) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.model_out(@extschema@.model) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.model_recv(internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.model_send(@extschema@.model) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.train_trans(internal, "any", "any") SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.train_trans(internal, "any", "any", double precision) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.train_trans(internal, "any", "any", double precision, jsonb) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.train_trans(internal, "any", "any", jsonb) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.train_combine(internal, internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.train_serialize(internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.train_deserialize(bytea, internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.als_final(internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.mf_trans(internal, "any", "any", double precision) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.mf_trans(internal, "any", "any", double precision, jsonb) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.mf_final(internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.baseline_trans(internal, "any", "any", double precision) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.baseline_trans(internal, "any", "any", double precision, jsonb) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.baseline_final(internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.popularity_trans(internal, "any", "any") SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.popularity_trans(internal, "any", "any", double precision) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.popularity_trans(internal, "any", "any", double precision, jsonb) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.popularity_final(internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.item_knn_trans(internal, "any", "any") SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.item_knn_trans(internal, "any", "any", double precision) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.item_knn_trans(internal, "any", "any", double precision, jsonb) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.item_knn_trans(internal, "any", "any", jsonb) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.item_knn_final(internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.rating_metrics_trans(internal, @extschema@.model, "any", "any", double precision) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.rating_metrics_trans(internal, @extschema@.model, "any", "any", double precision, jsonb) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.rating_metrics_combine(internal, internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.rating_metrics_serialize(internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.rating_metrics_deserialize(bytea, internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.rating_metrics_final(internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.ranking_metrics_trans(internal, @extschema@.model, "any", "any") SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.ranking_metrics_trans(internal, @extschema@.model, "any", "any", jsonb) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.ranking_metrics_final(internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.content_trans(internal, "any", jsonb) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.content_trans(internal, "any", jsonb, jsonb) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.content_combine(internal, internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.content_serialize(internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.content_deserialize(bytea, internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.content_final(internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.kmeans_trans(internal, anyarray, integer) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.kmeans_trans(internal, anyarray, integer, jsonb) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.kmeans_combine(internal, internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.kmeans_serialize(internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.kmeans_deserialize(bytea, internal) SET SCHEMA recsys_internal;
+ALTER FUNCTION @extschema@.kmeans_final(internal) SET SCHEMA recsys_internal;
+
+-- Functions whose parameters or output columns were renamed (user -> user_id,
+-- item -> item_id) or whose body changed: dropped and created anew. A view of yours
+-- that uses one of them must be dropped first and created again after the update.
+DROP FUNCTION @extschema@.recommend(@extschema@.model, smallint, integer, boolean, boolean);
+DROP FUNCTION @extschema@.recommend(@extschema@.model, integer, integer, boolean, boolean);
+DROP FUNCTION @extschema@.recommend(@extschema@.model, bigint, integer, boolean, boolean);
+DROP FUNCTION @extschema@.recommend(@extschema@.model, text, integer, boolean, boolean);
+DROP FUNCTION @extschema@.recommend(@extschema@.model, uuid, integer, boolean, boolean);
+DROP FUNCTION @extschema@.recommend(@extschema@.model, "any", integer, anyelement, boolean, boolean);
+DROP FUNCTION @extschema@.similar_items(@extschema@.model, smallint, integer);
+DROP FUNCTION @extschema@.similar_items(@extschema@.model, integer, integer);
+DROP FUNCTION @extschema@.similar_items(@extschema@.model, bigint, integer);
+DROP FUNCTION @extschema@.similar_items(@extschema@.model, text, integer);
+DROP FUNCTION @extschema@.similar_items(@extschema@.model, uuid, integer);
+DROP FUNCTION @extschema@.similar_users(@extschema@.model, smallint, integer);
+DROP FUNCTION @extschema@.similar_users(@extschema@.model, integer, integer);
+DROP FUNCTION @extschema@.similar_users(@extschema@.model, bigint, integer);
+DROP FUNCTION @extschema@.similar_users(@extschema@.model, text, integer);
+DROP FUNCTION @extschema@.similar_users(@extschema@.model, uuid, integer);
+DROP FUNCTION @extschema@.score(@extschema@.model, "any", "any");
+DROP FUNCTION @extschema@.item_factors(@extschema@.model);
+DROP FUNCTION @extschema@.item_factors(@extschema@.model, anyelement);
+DROP FUNCTION @extschema@.user_factors(@extschema@.model);
+DROP FUNCTION @extschema@.user_factors(@extschema@.model, anyelement);
+DROP FUNCTION @extschema@.predict(@extschema@.model, "any", "any");
+DROP FUNCTION @extschema@.cross_validate(text, text, jsonb[], integer, bigint, jsonb);
+DROP FUNCTION @extschema@.recommend_all(@extschema@.model, integer);
+DROP FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, boolean);
+DROP FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, boolean, anyarray);
+DROP FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, anycompatible, boolean);
+DROP FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, anycompatible, boolean, anyarray);
+DROP FUNCTION @extschema@.recommend_content(@extschema@.model, anyarray, integer, boolean);
+DROP FUNCTION @extschema@.recommend_content(@extschema@.model, anyarray, double precision[], integer, boolean);
+DROP FUNCTION @extschema@.recommend_for_items(@extschema@.model, anyarray, integer, boolean);
+DROP FUNCTION @extschema@.recommend_for_items(@extschema@.model, anyarray, double precision[], integer, boolean);
+DROP FUNCTION @extschema@.user_segments(@extschema@.model, integer, jsonb);
+
+-- ---------------------------------------------------------------------------------
+-- Serving.
+
+-- One overload per ID type (not a polymorphic one), so that untyped literals and the
+-- untyped parameters of prepared statements resolve (to text) and results come back
+-- in the type of the ID argument: no casts when user and item IDs share a type.
+
+CREATE FUNCTION @extschema@.recommend(model @extschema@.model, user_id smallint, k integer,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item_id smallint, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+CREATE FUNCTION @extschema@.recommend(model @extschema@.model, user_id integer, k integer,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item_id integer, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+CREATE FUNCTION @extschema@.recommend(model @extschema@.model, user_id bigint, k integer,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item_id bigint, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+CREATE FUNCTION @extschema@.recommend(model @extschema@.model, user_id text, k integer,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item_id text, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+CREATE FUNCTION @extschema@.recommend(model @extschema@.model, user_id uuid, k integer,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item_id uuid, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+CREATE FUNCTION @extschema@.recommend(model @extschema@.model, user_id "any", k integer, item_type anyelement,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item_id anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, smallint, integer, boolean, boolean) IS
+  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false';
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, integer, integer, boolean, boolean) IS
+  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false';
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, bigint, integer, boolean, boolean) IS
+  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false';
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, text, integer, boolean, boolean) IS
+  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false';
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, uuid, integer, boolean, boolean) IS
+  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false';
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, "any", integer, anyelement, boolean, boolean) IS
+  'Top-k items for a user when item IDs have another type than user IDs: pass a typed NULL as item_type, e.g. NULL::text (the user argument must have a type: a column, a cast, or a typed parameter)';
+
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id smallint, k integer)
+  RETURNS TABLE(item_id smallint, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id integer, k integer)
+  RETURNS TABLE(item_id integer, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id bigint, k integer)
+  RETURNS TABLE(item_id bigint, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id text, k integer)
+  RETURNS TABLE(item_id text, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id uuid, k integer)
+  RETURNS TABLE(item_id uuid, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, smallint, integer) IS
+  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model';
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, integer, integer) IS
+  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model';
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, bigint, integer) IS
+  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model';
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, text, integer) IS
+  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model';
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, uuid, integer) IS
+  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model';
+
+CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id smallint, k integer)
+  RETURNS TABLE(user_id smallint, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_users' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id integer, k integer)
+  RETURNS TABLE(user_id integer, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_users' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id bigint, k integer)
+  RETURNS TABLE(user_id bigint, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_users' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id text, k integer)
+  RETURNS TABLE(user_id text, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_users' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id uuid, k integer)
+  RETURNS TABLE(user_id uuid, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_users' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+COMMENT ON FUNCTION @extschema@.similar_users(@extschema@.model, smallint, integer) IS
+  'The k users most similar to a user (cosine of user factors), the user excluded';
+COMMENT ON FUNCTION @extschema@.similar_users(@extschema@.model, integer, integer) IS
+  'The k users most similar to a user (cosine of user factors), the user excluded';
+COMMENT ON FUNCTION @extschema@.similar_users(@extschema@.model, bigint, integer) IS
+  'The k users most similar to a user (cosine of user factors), the user excluded';
+COMMENT ON FUNCTION @extschema@.similar_users(@extschema@.model, text, integer) IS
+  'The k users most similar to a user (cosine of user factors), the user excluded';
+COMMENT ON FUNCTION @extschema@.similar_users(@extschema@.model, uuid, integer) IS
+  'The k users most similar to a user (cosine of user factors), the user excluded';
+
+CREATE FUNCTION @extschema@.score(model @extschema@.model, user_id "any", item_id "any") RETURNS real
+  AS 'MODULE_PATHNAME', 'recsys_score' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.score(@extschema@.model, "any", "any") IS
+  'The score recommend ranks by, for one (user, item) pair; NULL when the user or item is not in the model';
+
+CREATE FUNCTION @extschema@.item_factors(model @extschema@.model)
+  RETURNS TABLE(item_id text, factors real[])
+  AS 'MODULE_PATHNAME', 'recsys_item_factors' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.item_factors(model @extschema@.model, id_type anyelement)
+  RETURNS TABLE(item_id anyelement, factors real[])
+  AS 'MODULE_PATHNAME', 'recsys_item_factors' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.item_factors(@extschema@.model) IS
+  'The learned item embeddings, IDs as text; item_factors(model, NULL::bigint) returns IDs in a given type';
+COMMENT ON FUNCTION @extschema@.item_factors(@extschema@.model, anyelement) IS
+  'The learned item embeddings with IDs in the type of id_type, e.g. item_factors(model, NULL::bigint)';
+
+CREATE FUNCTION @extschema@.user_factors(model @extschema@.model)
+  RETURNS TABLE(user_id text, factors real[])
+  AS 'MODULE_PATHNAME', 'recsys_user_factors' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.user_factors(model @extschema@.model, id_type anyelement)
+  RETURNS TABLE(user_id anyelement, factors real[])
+  AS 'MODULE_PATHNAME', 'recsys_user_factors' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.user_factors(@extschema@.model) IS
+  'The learned user embeddings, IDs as text; user_factors(model, NULL::bigint) returns IDs in a given type';
+COMMENT ON FUNCTION @extschema@.user_factors(@extschema@.model, anyelement) IS
+  'The learned user embeddings with IDs in the type of id_type, e.g. user_factors(model, NULL::bigint)';
+
+CREATE FUNCTION @extschema@.predict(model @extschema@.model, user_id "any", item_id "any") RETURNS double precision
+  AS 'MODULE_PATHNAME', 'recsys_predict' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.predict(@extschema@.model, "any", "any") IS
+  'Predicted rating on the training scale, clipped to the observed range; unknown user -> mu + b_i, unknown item -> mu + b_u, both -> mu';
+
+-- cross_validate's body, with a pinned search_path.
+CREATE FUNCTION recsys_internal.checked_select(query text, caller text) RETURNS text
+  AS 'MODULE_PATHNAME', 'recsys_checked_select' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys_internal.checked_select(text, text) IS
+  'The text of query if it is exactly one SELECT (or VALUES/TABLE) that writes nothing; an error naming caller otherwise';
+
+-- The body of cross_validate: its search_path is pinned (no operator or function of
+-- another schema can be planted into it); the caller's query alone runs under the
+-- caller's search_path, once, into a temporary table with a name no one else uses.
+CREATE FUNCTION recsys_internal.cross_validate(query text, algorithm text, settings jsonb[], folds integer,
+                                               seed bigint, options jsonb, caller_search_path text)
+RETURNS TABLE(setting jsonb, fold_count integer,
+              rmse_mean double precision, rmse_std double precision,
+              mae_mean double precision, mae_std double precision,
+              precision_mean double precision, precision_std double precision,
+              recall_mean double precision, map_mean double precision, ndcg_mean double precision,
+              train_seconds_mean double precision, per_fold jsonb)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $cv$
+DECLARE
+  tmp text;
+  train_fn text;
+  rating_model boolean;
+  k integer;
+  threshold double precision;
+  weight_expr text;
+  user_query text;
+  s jsonb;
+  f integer;
+  m @extschema@.model;
+  t0 timestamptz;
+  rm jsonb;
+  km jsonb;
+  fold_rows jsonb;
+  secs double precision;
+  msg text;
+  state text;
+BEGIN
+  IF query IS NULL OR algorithm IS NULL THEN
+    RAISE EXCEPTION 'cross_validate: query and algorithm must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF folds IS NULL OR folds < 2 OR folds > 100 THEN
+    RAISE EXCEPTION 'cross_validate: folds must be between 2 and 100, got %', folds
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF seed IS NULL THEN
+    RAISE EXCEPTION 'cross_validate: seed must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF settings IS NULL OR cardinality(settings) = 0 THEN
+    RAISE EXCEPTION 'cross_validate: settings must hold at least one options object' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  options := coalesce(options, '{}');
+  IF jsonb_typeof(options) <> 'object' THEN
+    RAISE EXCEPTION 'cross_validate: options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  SELECT string_agg(key, ', ') INTO msg FROM jsonb_object_keys(options) AS key
+    WHERE key NOT IN ('k', 'relevance_threshold', 'implicit_weight');
+  IF msg IS NOT NULL THEN
+    RAISE EXCEPTION 'cross_validate: unknown option %', msg USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'Valid options: k, relevance_threshold, implicit_weight.';
+  END IF;
+  IF jsonb_typeof(options->'k') NOT IN ('number') OR jsonb_typeof(options->'relevance_threshold') NOT IN ('number', 'null')
+     OR jsonb_typeof(options->'implicit_weight') NOT IN ('string') THEN
+    RAISE EXCEPTION 'cross_validate: option k and relevance_threshold must be numbers, implicit_weight a string'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  k := coalesce((options->>'k')::numeric, 10);
+  IF k < 1 OR k > 100000 THEN
+    RAISE EXCEPTION 'cross_validate: option k must be between 1 and 100000, got %', k USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  threshold := (options->>'relevance_threshold')::double precision;
+  weight_expr := CASE coalesce(options->>'implicit_weight', 'one') WHEN 'value' THEN 'r' WHEN 'one' THEN '1' END;
+  IF weight_expr IS NULL THEN
+    RAISE EXCEPTION 'cross_validate: option implicit_weight must be "one" or "value"' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  CASE algorithm
+    WHEN 'mf' THEN train_fn := 'train_mf'; rating_model := true;
+    WHEN 'baseline' THEN train_fn := 'train_baseline'; rating_model := true;
+    WHEN 'als' THEN train_fn := 'train_als'; rating_model := false;
+    WHEN 'popularity' THEN train_fn := 'train_popularity'; rating_model := false;
+    WHEN 'item_knn' THEN train_fn := 'train_item_knn'; rating_model := false;
+    ELSE RAISE EXCEPTION 'cross_validate: unknown algorithm "%" (use mf, baseline, als, popularity or item_knn)', algorithm
+           USING ERRCODE = 'invalid_parameter_value';
+  END CASE;
+  -- One SELECT, nothing else: a second statement or a data-modifying query is refused
+  -- before anything runs.
+  user_query := recsys_internal.checked_select(query, 'cross_validate');
+  -- A name of our own: never an existing table of the session's.
+  tmp := format('recsys_cv_%s_%s', pg_backend_pid(), md5(clock_timestamp()::text || random()::text));
+  BEGIN
+    PERFORM set_config('search_path', caller_search_path, true);
+    EXECUTE format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT q.u, q.i, q.r FROM (%s%s%s) AS q(u, i, r)',
+                   tmp, E'\n', user_query, E'\n');
+    PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+    RAISE EXCEPTION 'cross_validate: the query failed: %', msg USING ERRCODE = state,
+      HINT = 'The query must be one SELECT whose first three columns are user, item and rating (or weight).';
+  END;
+  EXECUTE format('ALTER TABLE pg_temp.%I ALTER COLUMN r TYPE double precision, ADD COLUMN fold integer', tmp);
+  EXECUTE format('UPDATE pg_temp.%I SET fold = floor(@extschema@.split_hash($1, u, i) * $2)::integer', tmp)
+    USING seed, folds;
+  FOREACH s IN ARRAY settings LOOP
+    fold_rows := '[]'::jsonb;
+    FOR f IN 0 .. folds - 1 LOOP
+      t0 := clock_timestamp();
+      IF rating_model THEN
+        EXECUTE format('SELECT @extschema@.%I(u, i, r, $1) FROM pg_temp.%I WHERE fold <> $2', train_fn, tmp)
+          INTO m USING s, f;
+      ELSE
+        EXECUTE format('SELECT @extschema@.%I(u, i, %s::double precision, $1) FROM pg_temp.%I '
+                       'WHERE fold <> $2 AND ($3::double precision IS NULL OR r >= $3)', train_fn, weight_expr, tmp)
+          INTO m USING s, f, threshold;
+      END IF;
+      secs := extract(epoch FROM clock_timestamp() - t0);
+      rm := NULL;
+      IF rating_model THEN
+        EXECUTE format('SELECT @extschema@.rating_metrics($1, u, i, r) FROM pg_temp.%I WHERE fold = $2', tmp)
+          INTO rm USING m, f;
+      END IF;
+      EXECUTE format('SELECT @extschema@.ranking_metrics($1, u, i, $3) FROM pg_temp.%I '
+                     'WHERE fold = $2 AND ($4::double precision IS NULL OR r >= $4)', tmp)
+        INTO km USING m, f, jsonb_build_object('k', k), threshold;
+      fold_rows := fold_rows || jsonb_build_object('fold', f, 'train_seconds', secs, 'rating', rm, 'ranking', km);
+    END LOOP;
+    RETURN QUERY
+      SELECT s, folds,
+             avg((e->'rating'->>'rmse')::double precision), stddev_samp((e->'rating'->>'rmse')::double precision),
+             avg((e->'rating'->>'mae')::double precision), stddev_samp((e->'rating'->>'mae')::double precision),
+             avg((e->'ranking'->>'precision')::double precision), stddev_samp((e->'ranking'->>'precision')::double precision),
+             avg((e->'ranking'->>'recall')::double precision), avg((e->'ranking'->>'map')::double precision),
+             avg((e->'ranking'->>'ndcg')::double precision), avg((e->>'train_seconds')::double precision),
+             fold_rows
+      FROM jsonb_array_elements(fold_rows) e;
+  END LOOP;
+  EXECUTE format('DROP TABLE pg_temp.%I', tmp);
+END
+$cv$;
+COMMENT ON FUNCTION recsys_internal.cross_validate(text, text, jsonb[], integer, bigint, jsonb, text) IS
+  'The body of recsys.cross_validate (called with the caller''s search_path)';
+
+
+CREATE FUNCTION @extschema@.cross_validate(
+    query text,                          -- a SELECT whose first three columns are user, item, rating (or weight)
+    algorithm text,                      -- 'mf' | 'baseline' | 'als' | 'popularity' | 'item_knn'
+    settings jsonb[] DEFAULT ARRAY['{}'::jsonb],  -- training options, one element per setting
+    folds integer DEFAULT 5,
+    seed bigint DEFAULT 42,
+    options jsonb DEFAULT '{}')          -- k (10), relevance_threshold (none), implicit_weight ("one" | "value")
+RETURNS TABLE(setting jsonb, fold_count integer,
+              rmse_mean double precision, rmse_std double precision,
+              mae_mean double precision, mae_std double precision,
+              precision_mean double precision, precision_std double precision,
+              recall_mean double precision, map_mean double precision, ndcg_mean double precision,
+              train_seconds_mean double precision, per_fold jsonb)
+LANGUAGE sql VOLATILE
+-- No SET search_path here: the caller's search_path is read and handed on, so the
+-- query runs with the names the caller sees; the body names nothing unqualified.
+AS $cvw$
+  SELECT * FROM recsys_internal.cross_validate(query, algorithm, settings, folds, seed, options,
+                                               pg_catalog.current_setting('search_path'))
+$cvw$;
+
+COMMENT ON FUNCTION @extschema@.cross_validate(text, text, jsonb[], integer, bigint, jsonb) IS
+  'k-fold cross-validation of one algorithm over a list of option settings: one row per setting with mean and standard deviation of RMSE/MAE (rating models) and ranking metrics at k; query must be one SELECT (2 to 100 folds)';
+
+-- ---------------------------------------------------------------------------------
+-- Batch recommendations for every user (materialized views, nightly exports).
+
+CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer)
+  RETURNS TABLE(user_id text, item_id text, score real, rank integer)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer, id_type anyelement,
+    exclude_seen boolean DEFAULT true)
+  RETURNS TABLE(user_id anyelement, item_id anyelement, score real, rank integer)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer, id_type anyelement,
+    exclude_seen boolean, users anyarray)
+  RETURNS TABLE(user_id anyelement, item_id anyelement, score real, rank integer)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer, user_type anyelement,
+    item_type anycompatible, exclude_seen boolean DEFAULT true)
+  RETURNS TABLE(user_id anyelement, item_id anycompatible, score real, rank integer)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer, user_type anyelement,
+    item_type anycompatible, exclude_seen boolean, users anyarray)
+  RETURNS TABLE(user_id anyelement, item_id anycompatible, score real, rank integer)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, boolean) IS
+  'Top-k for every user (or the users in the array) as (user, item, score, rank): blocked, multi-threaded scoring; IDs in the type of id_type, e.g. NULL::bigint';
+COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer) IS
+  'Top-k items for every user as (user_id, item_id, score, rank), IDs as text; pass NULL::<type> arguments for typed IDs';
+COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, boolean, anyarray) IS
+  'Top-k items for the given users (an array of user IDs), users and items sharing the ID type of id_type';
+COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, anycompatible, boolean) IS
+  'Top-k items for every user, user IDs in the type of user_type and item IDs in the type of item_type';
+COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, anycompatible, boolean, anyarray) IS
+  'Top-k items for the given users (an array of user IDs), user IDs typed as user_type and item IDs as item_type';
+
+CREATE FUNCTION @extschema@.recommend_content(model @extschema@.model, items anyarray, k integer,
+    exclude_given boolean DEFAULT true)
+  RETURNS TABLE(item_id anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_content' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+CREATE FUNCTION @extschema@.recommend_content(model @extschema@.model, items anyarray, weights double precision[],
+    k integer, exclude_given boolean DEFAULT true)
+  RETURNS TABLE(item_id anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_content' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+COMMENT ON FUNCTION @extschema@.recommend_content(@extschema@.model, anyarray, integer, boolean) IS
+  'Top-k items of a content model by cosine to the sum of the given items'' feature vectors (a user''s history, a basket); unknown items and NULLs are skipped, no known item gives no rows; the given items are excluded unless exclude_given is false';
+COMMENT ON FUNCTION @extschema@.recommend_content(@extschema@.model, anyarray, double precision[], integer, boolean) IS
+  'recommend_content with one weight per given item (e.g. 3 for a purchase, 1 for a view; negative pushes away)';
+
+CREATE FUNCTION @extschema@.recommend_for_items(model @extschema@.model, items anyarray, k integer,
+    exclude_given boolean DEFAULT true)
+  RETURNS TABLE(item_id anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_for_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+CREATE FUNCTION @extschema@.recommend_for_items(model @extschema@.model, items anyarray, weights double precision[],
+    k integer, exclude_given boolean DEFAULT true)
+  RETURNS TABLE(item_id anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_for_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
+
+COMMENT ON FUNCTION @extschema@.recommend_for_items(@extschema@.model, anyarray, integer, boolean) IS
+  'Top-k items for a list of items (a basket, a session, an anonymous visitor) from an item_knn model (sum of the stored similarities) or a content model (as recommend_content); unknown items and NULLs are skipped, the given items excluded unless exclude_given is false';
+COMMENT ON FUNCTION @extschema@.recommend_for_items(@extschema@.model, anyarray, double precision[], integer, boolean) IS
+  'recommend_for_items with one weight per given item (item_knn: non-positive weights add nothing; content: negative pushes away)';
+
+CREATE FUNCTION @extschema@.user_segments(model @extschema@.model, k integer, options jsonb DEFAULT '{}')
+  RETURNS TABLE(user_id text, segment integer)
+  LANGUAGE sql STABLE PARALLEL SAFE
+  SET search_path = pg_catalog, pg_temp
+AS $seg$
+  WITH f AS MATERIALIZED (SELECT u.user_id, u.factors FROM @extschema@.user_factors(model) u),
+       km AS (SELECT @extschema@.kmeans(f.factors, k, options) AS m FROM f)
+  SELECT f.user_id, @extschema@.cluster(km.m, f.factors) FROM f, km
+$seg$;
+
+COMMENT ON FUNCTION @extschema@.user_segments(@extschema@.model, integer, jsonb) IS
+  'User segments of a factor model: k-means (options as recsys.kmeans) on its user factors, one row per user';
+
+-- Equality and order by fingerprint (DISTINCT, GROUP BY, =, hash and merge joins).
+CREATE FUNCTION recsys_internal.model_eq(@extschema@.model, @extschema@.model) RETURNS boolean
+  AS 'MODULE_PATHNAME', 'recsys_model_eq' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION recsys_internal.model_ne(@extschema@.model, @extschema@.model) RETURNS boolean
+  AS 'MODULE_PATHNAME', 'recsys_model_ne' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION recsys_internal.model_lt(@extschema@.model, @extschema@.model) RETURNS boolean
+  AS 'MODULE_PATHNAME', 'recsys_model_lt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION recsys_internal.model_le(@extschema@.model, @extschema@.model) RETURNS boolean
+  AS 'MODULE_PATHNAME', 'recsys_model_le' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION recsys_internal.model_gt(@extschema@.model, @extschema@.model) RETURNS boolean
+  AS 'MODULE_PATHNAME', 'recsys_model_gt' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION recsys_internal.model_ge(@extschema@.model, @extschema@.model) RETURNS boolean
+  AS 'MODULE_PATHNAME', 'recsys_model_ge' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION recsys_internal.model_cmp(@extschema@.model, @extschema@.model) RETURNS integer
+  AS 'MODULE_PATHNAME', 'recsys_model_cmp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION recsys_internal.model_hash(@extschema@.model) RETURNS integer
+  AS 'MODULE_PATHNAME', 'recsys_model_hash' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION recsys_internal.model_hash_extended(@extschema@.model, bigint) RETURNS bigint
+  AS 'MODULE_PATHNAME', 'recsys_model_hash_extended' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OPERATOR @extschema@.= (
+  LEFTARG = @extschema@.model, RIGHTARG = @extschema@.model, FUNCTION = recsys_internal.model_eq,
+  COMMUTATOR = OPERATOR(@extschema@.=), NEGATOR = OPERATOR(@extschema@.<>),
+  RESTRICT = eqsel, JOIN = eqjoinsel, HASHES, MERGES);
+CREATE OPERATOR @extschema@.<> (
+  LEFTARG = @extschema@.model, RIGHTARG = @extschema@.model, FUNCTION = recsys_internal.model_ne,
+  COMMUTATOR = OPERATOR(@extschema@.<>), NEGATOR = OPERATOR(@extschema@.=), RESTRICT = neqsel, JOIN = neqjoinsel);
+CREATE OPERATOR @extschema@.< (
+  LEFTARG = @extschema@.model, RIGHTARG = @extschema@.model, FUNCTION = recsys_internal.model_lt,
+  COMMUTATOR = OPERATOR(@extschema@.>), NEGATOR = OPERATOR(@extschema@.>=), RESTRICT = scalarltsel, JOIN = scalarltjoinsel);
+CREATE OPERATOR @extschema@.<= (
+  LEFTARG = @extschema@.model, RIGHTARG = @extschema@.model, FUNCTION = recsys_internal.model_le,
+  COMMUTATOR = OPERATOR(@extschema@.>=), NEGATOR = OPERATOR(@extschema@.>), RESTRICT = scalarlesel, JOIN = scalarlejoinsel);
+CREATE OPERATOR @extschema@.> (
+  LEFTARG = @extschema@.model, RIGHTARG = @extschema@.model, FUNCTION = recsys_internal.model_gt,
+  COMMUTATOR = OPERATOR(@extschema@.<), NEGATOR = OPERATOR(@extschema@.<=), RESTRICT = scalargtsel, JOIN = scalargtjoinsel);
+CREATE OPERATOR @extschema@.>= (
+  LEFTARG = @extschema@.model, RIGHTARG = @extschema@.model, FUNCTION = recsys_internal.model_ge,
+  COMMUTATOR = OPERATOR(@extschema@.<=), NEGATOR = OPERATOR(@extschema@.<), RESTRICT = scalargesel, JOIN = scalargejoinsel);
+COMMENT ON OPERATOR @extschema@.= (@extschema@.model, @extschema@.model) IS 'Same model: equal fingerprints';
+COMMENT ON OPERATOR @extschema@.<> (@extschema@.model, @extschema@.model) IS 'Different models: different fingerprints';
+
+CREATE OPERATOR CLASS @extschema@.model_ops DEFAULT FOR TYPE @extschema@.model USING btree AS
+  OPERATOR 1 @extschema@.<, OPERATOR 2 @extschema@.<=, OPERATOR 3 @extschema@.=,
+  OPERATOR 4 @extschema@.>=, OPERATOR 5 @extschema@.>,
+  FUNCTION 1 recsys_internal.model_cmp(@extschema@.model, @extschema@.model);
+CREATE OPERATOR CLASS @extschema@.model_hash_ops DEFAULT FOR TYPE @extschema@.model USING hash AS
+  OPERATOR 1 @extschema@.=,
+  FUNCTION 1 recsys_internal.model_hash(@extschema@.model),
+  FUNCTION 2 recsys_internal.model_hash_extended(@extschema@.model, bigint);
+
+-- ---------------------------------------------------------------------------------
+-- Comments on the overloads not commented above (\df+ shows one on every function).
+
+COMMENT ON AGGREGATE @extschema@.train_als("any", "any") IS
+  'Implicit-feedback ALS over (user, item) rows, each weighing 1, with default options (see the four-argument form)';
+COMMENT ON AGGREGATE @extschema@.train_als("any", "any", double precision) IS
+  'Implicit-feedback ALS over (user, item, weight) rows with default options (see the four-argument form)';
+COMMENT ON AGGREGATE @extschema@.train_als("any", "any", jsonb) IS
+  'Implicit-feedback ALS over (user, item) rows, each weighing 1, with options (see the four-argument form)';
+COMMENT ON AGGREGATE @extschema@.train_mf("any", "any", double precision) IS
+  'Biased matrix factorization of (user, item, rating) rows with default options (see the four-argument form)';
+COMMENT ON AGGREGATE @extschema@.train_baseline("any", "any", double precision) IS
+  'Baseline ratings mu + b_u + b_i from (user, item, rating) rows with default options (see the four-argument form)';
+COMMENT ON AGGREGATE @extschema@.train_popularity("any", "any") IS
+  'Most popular items over (user, item) rows, each counting 1 (see the four-argument form)';
+COMMENT ON AGGREGATE @extschema@.train_popularity("any", "any", double precision) IS
+  'Most popular items over (user, item, weight) rows with default options (see the four-argument form)';
+COMMENT ON AGGREGATE @extschema@.train_item_knn("any", "any") IS
+  'Item-kNN over (user, item) rows, each weighing 1, with default options (see the four-argument form)';
+COMMENT ON AGGREGATE @extschema@.train_item_knn("any", "any", double precision) IS
+  'Item-kNN over (user, item, weight) rows with default options (see the four-argument form)';
+COMMENT ON AGGREGATE @extschema@.train_item_knn("any", "any", jsonb) IS
+  'Item-kNN over (user, item) rows, each weighing 1, with options (see the four-argument form)';
+COMMENT ON AGGREGATE @extschema@.rating_metrics(@extschema@.model, "any", "any", double precision) IS
+  'RMSE, MSE and MAE of predict() over (user, item, rating) test rows, unknown IDs by fallback (see the form with options)';
+COMMENT ON AGGREGATE @extschema@.ranking_metrics(@extschema@.model, "any", "any") IS
+  'Ranking metrics at k = 10 of recommend() against held-out (user, item) rows (see the form with options)';
+COMMENT ON FUNCTION @extschema@.item_factors(@extschema@.model, anyelement) IS
+  'The learned item embeddings with IDs in the type of id_type, e.g. item_factors(model, NULL::bigint)';
+COMMENT ON FUNCTION @extschema@.user_factors(@extschema@.model, anyelement) IS
+  'The learned user embeddings with IDs in the type of id_type, e.g. user_factors(model, NULL::bigint)';
+COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer) IS
+  'Top-k items for every user as (user_id, item_id, score, rank), IDs as text; pass NULL::<type> arguments for typed IDs';
+COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, boolean, anyarray) IS
+  'Top-k items for the given users (an array of user IDs), users and items sharing the ID type of id_type';
+COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, anycompatible, boolean) IS
+  'Top-k items for every user, user IDs in the type of user_type and item IDs in the type of item_type';
+COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, anycompatible, boolean, anyarray) IS
+  'Top-k items for the given users (an array of user IDs), user IDs typed as user_type and item IDs as item_type';
