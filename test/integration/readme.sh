@@ -15,7 +15,9 @@
 #   - that the sample-data loading the README's SQL describes (its CREATE TABLE and \copy
 #     lines for test/data) is, line for line, what test/demo.sql runs.
 # Every block must end its last statement (`;` or a psql backslash command), so that
-# blocks never run into each other.
+# blocks never run into each other. A query that returns no rows fails the test too: an
+# example that shows nothing (a wrong ID, an ID of the wrong type, an empty table) is a
+# broken example, even when PostgreSQL raises no error.
 #
 # Run by test/run_tests.sh with PGHOST/PGPORT/PGUSER/PG_BINDIR exported; also by hand
 # against any cluster where the extension is installed: bash test/integration/readme.sh
@@ -95,6 +97,10 @@ for file in "${DOC_FILES[@]}"; do
           else
             in_block=sql
             n_blocks=$((n_blocks + 1))
+            # a marker in the output, to tell which block printed what
+            printf '\\echo @@readme-block %s:%s\n' "$file" "$lineno" >>"$combined"
+            n_lines=$((n_lines + 1))
+            echo "$n_lines $file:$lineno:$lineno" >>"$map"
           fi
         else
           in_block=other
@@ -215,6 +221,10 @@ fi
 if ((status != 0)); then
   problem "a block failed (psql exit status $status); the error is above"
 fi
+# psql prints "(0 rows)" under an empty result
+while IFS= read -r where; do
+  problem "$where (block starting there): a query returned no rows"
+done < <(awk '/^@@readme-block / { b = $2 } /^\(0 rows\)$/ { print b }' "$TMP/out.txt")
 elapsed=$(($(date +%s) - START))
 if ((errors > 0)); then
   echo "readme test: FAILED ($errors problem(s), ${elapsed} s)" >&2
