@@ -4,6 +4,13 @@
 # user (PostgreSQL refuses to run as root), on a free port, with its socket in that
 # directory; stop_cluster (also run on exit) stops it and removes everything.
 # After start_cluster: PGHOST, PGPORT, PGUSER, PGDATABASE and PG_BINDIR are exported.
+# With RECSYS_KEEP_CLUSTER=1 the cluster is left running on exit (print_cluster_usage
+# says how to connect and how to stop it).
+#
+# Run as a command, for a cluster to experiment with (it uses the pg_config on PATH;
+# the extension must be installed there, e.g. by test/demo.sh or make install):
+#   bash test/pg_cluster.sh start        # starts one, prints how to connect and stop it
+#   bash test/pg_cluster.sh stop DIR     # stops the cluster in DIR and removes DIR
 
 PG_BINDIR="$(pg_config --bindir)"
 export PG_BINDIR
@@ -29,7 +36,7 @@ start_cluster() {
   RECSYS_CLUSTER_DIR="$(mktemp -d /tmp/recsys_pg.XXXXXX)"
   chmod 755 "$RECSYS_CLUSTER_DIR"
   chown "$u" "$RECSYS_CLUSTER_DIR"
-  trap stop_cluster EXIT
+  [[ "${RECSYS_KEEP_CLUSTER:-0}" == 1 ]] || trap stop_cluster EXIT
   as_cluster_user "$PG_BINDIR/initdb" -D "$RECSYS_CLUSTER_DIR/data" -U postgres -A trust --no-sync >/dev/null
   {
     echo "listen_addresses = ''"
@@ -63,3 +70,41 @@ stop_cluster() {
   fi
   RECSYS_CLUSTER_DIR=""
 }
+
+# Prints how to reach the running cluster from another shell, and how to stop it.
+print_cluster_usage() {
+  cat <<EOF
+The cluster keeps running (data and socket in $RECSYS_CLUSTER_DIR, port $PGPORT).
+Connect from the repository root (the README's \\copy paths are relative to it):
+  psql -h $PGHOST -p $PGPORT -U postgres
+or set PGHOST=$PGHOST PGPORT=$PGPORT PGUSER=postgres for any client.
+Stop it and remove its files:
+  bash test/pg_cluster.sh stop $RECSYS_CLUSTER_DIR
+EOF
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  set -euo pipefail
+  case "${1:-}" in
+    start)
+      RECSYS_KEEP_CLUSTER=1
+      start_cluster
+      print_cluster_usage
+      ;;
+    stop)
+      dir="${2:-}"
+      # only what start_cluster makes: /tmp/recsys_pg.XXXXXX holding a data directory
+      if [[ ! "$dir" =~ ^/tmp/recsys_pg\.[A-Za-z0-9]+/?$ || ! -f "$dir/data/PG_VERSION" ]]; then
+        echo "usage: bash test/pg_cluster.sh stop /tmp/recsys_pg.XXXXXX (a directory made by start)" >&2
+        exit 2
+      fi
+      RECSYS_CLUSTER_DIR="${dir%/}"
+      stop_cluster
+      echo "stopped and removed ${dir%/}"
+      ;;
+    *)
+      echo "usage: bash test/pg_cluster.sh start | stop DIR   (or source it: start_cluster, stop_cluster)" >&2
+      exit 2
+      ;;
+  esac
+fi
