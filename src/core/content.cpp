@@ -197,7 +197,7 @@ void ContentState::merge(const ContentState& other) {
     if (r.length) blob_.insert(blob_.end(), other.blob_.data() + r.offset, other.blob_.data() + r.offset + r.length);
     records_.push_back(c);
   }
-  if (options_json.empty()) options_json = other.options_json;
+  if (options_bytes.empty()) options_bytes = other.options_bytes;
   rows_skipped += other.rows_skipped;
 }
 
@@ -214,7 +214,7 @@ static_assert(sizeof(ContentState::Record) == 32, "record layout");
 }  // namespace
 
 uint64_t ContentState::serialized_size() const {
-  return sizeof(ContentStateHeader) + options_json.size() + items.state_size() + fields_.state_size() +
+  return sizeof(ContentStateHeader) + options_bytes.size() + items.state_size() + fields_.state_size() +
          records_.size() * sizeof(Record) + blob_.size();
 }
 
@@ -227,11 +227,11 @@ void ContentState::serialize(uint8_t* dst) const {
   h.records = records_.size();
   h.blob = blob_.size();
   h.rows_skipped = rows_skipped;
-  h.options_len = options_json.size();
+  h.options_len = options_bytes.size();
   std::memcpy(dst, &h, sizeof h);
   dst += sizeof h;
-  if (!options_json.empty()) std::memcpy(dst, options_json.data(), options_json.size());
-  dst += options_json.size();
+  if (!options_bytes.empty()) std::memcpy(dst, options_bytes.data(), options_bytes.size());
+  dst += options_bytes.size();
   dst = items.write_state(dst);
   dst = fields_.write_state(dst);
   if (!records_.empty()) std::memcpy(dst, records_.data(), records_.size() * sizeof(Record));
@@ -250,7 +250,7 @@ std::unique_ptr<ContentState> ContentState::deserialize(const uint8_t* src, uint
   if (h.item_kind < 1 || h.item_kind > 3) bad();
   if (h.options_len > static_cast<uint64_t>(end - src)) bad();
   auto st = std::make_unique<ContentState>(static_cast<KeyKind>(h.item_kind), h.item_oid);
-  st->options_json.assign(reinterpret_cast<const char*>(src), h.options_len);
+  st->options_bytes.assign(reinterpret_cast<const char*>(src), h.options_len);
   src += h.options_len;
   src = st->items.read_state(src, end);
   src = st->fields_.read_state(src, end);
@@ -271,195 +271,6 @@ std::unique_ptr<ContentState> ContentState::deserialize(const uint8_t* src, uint
 
 // ---------------------------------------------------------------- options
 
-namespace {
-
-// A minimal reader for the top level of the options object: it splits out the
-// "weights" member (the one nested value) and gives back the rest as flat JSON text.
-class TopLevelJson {
- public:
-  TopLevelJson(const std::string& s) : s_(s) {}
-
-  // Returns the options without "weights" and "text_fields"; fills weights (empty if
-  // absent or null) and text_fields (untouched if absent or null).
-  std::string split(std::vector<std::pair<std::string, double>>& weights, std::vector<std::string>& text_fields) {
-    skip_ws();
-    if (pos_ == s_.size()) return s_;
-    if (s_.compare(pos_, 4, "null") == 0) return s_;
-    if (s_[pos_] != '{') return s_;  // OptionReader reports it
-    ++pos_;
-    std::string rest = "{";
-    bool first = true;
-    skip_ws();
-    if (peek() == '}') return s_;
-    for (;;) {
-      skip_ws();
-      const size_t member_start = pos_;
-      std::string key = read_string();
-      skip_ws();
-      expect(':');
-      skip_ws();
-      const size_t value_start = pos_;
-      skip_value();
-      const size_t value_end = pos_;
-      if (key == "weights") {
-        read_weights(s_.substr(value_start, value_end - value_start), weights);
-      } else if (key == "text_fields") {
-        read_names(s_.substr(value_start, value_end - value_start), text_fields);
-      } else {
-        if (!first) rest += ", ";
-        rest += s_.substr(member_start, value_end - member_start);
-        first = false;
-      }
-      skip_ws();
-      const char c = peek();
-      ++pos_;
-      if (c == '}') break;
-      if (c != ',') bad("malformed options object");
-    }
-    return rest + "}";
-  }
-
- private:
-  [[noreturn]] static void bad(const std::string& what) { fail(ErrorKind::InvalidParameter, "train_content: " + what); }
-  char peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
-  void skip_ws() {
-    while (pos_ < s_.size() && (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) ++pos_;
-  }
-  void expect(char c) {
-    if (peek() != c) bad("malformed options object");
-    ++pos_;
-  }
-  std::string read_string() {
-    expect('"');
-    std::string out;
-    while (pos_ < s_.size() && s_[pos_] != '"') {
-      char c = s_[pos_++];
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      if (pos_ >= s_.size()) break;
-      const char e = s_[pos_++];
-      switch (e) {
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'u': {
-          if (pos_ + 4 > s_.size()) bad("malformed string escape");
-          int32_t cp = static_cast<int32_t>(std::strtol(s_.substr(pos_, 4).c_str(), nullptr, 16));
-          pos_ += 4;
-          if (cp >= 0xD800 && cp <= 0xDBFF && s_.compare(pos_, 2, "\\u") == 0 && pos_ + 6 <= s_.size()) {
-            const int32_t lo = static_cast<int32_t>(std::strtol(s_.substr(pos_ + 2, 4).c_str(), nullptr, 16));
-            if (lo >= 0xDC00 && lo <= 0xDFFF) {
-              cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-              pos_ += 6;
-            }
-          }
-          append_utf8(out, cp);
-          break;
-        }
-        default: out += e;
-      }
-    }
-    expect('"');
-    return out;
-  }
-  void skip_value() {
-    const char c = peek();
-    if (c == '"') {
-      read_string();
-    } else if (c == '{' || c == '[') {
-      int depth = 0;
-      while (pos_ < s_.size()) {
-        const char d = s_[pos_];
-        if (d == '"') {
-          read_string();
-          continue;
-        }
-        ++pos_;
-        if (d == '{' || d == '[') ++depth;
-        if ((d == '}' || d == ']') && --depth == 0) return;
-      }
-      bad("malformed options object");
-    } else {
-      while (pos_ < s_.size() && s_[pos_] != ',' && s_[pos_] != '}' && s_[pos_] != ' ' && s_[pos_] != '\n' &&
-             s_[pos_] != '\t' && s_[pos_] != '\r')
-        ++pos_;
-    }
-  }
-  static void read_names(const std::string& text, std::vector<std::string>& names) {
-    if (text == "null") return;
-    TopLevelJson r(text);
-    r.skip_ws();
-    names.clear();
-    if (r.peek() == '"') {
-      names.push_back(r.read_string());
-    } else {
-      if (r.peek() != '[') bad("option \"text_fields\" must be an array of field names, such as [\"description\"]");
-      ++r.pos_;
-      r.skip_ws();
-      if (r.peek() == ']') {
-        ++r.pos_;
-      } else {
-        for (;;) {
-          r.skip_ws();
-          if (r.peek() != '"') bad("option \"text_fields\" must be an array of field names");
-          names.push_back(r.read_string());
-          r.skip_ws();
-          const char c = r.peek();
-          ++r.pos_;
-          if (c == ']') break;
-          if (c != ',') bad("malformed \"text_fields\" array");
-        }
-      }
-    }
-    r.skip_ws();
-    if (r.pos_ != r.s_.size()) bad("malformed \"text_fields\" value");
-  }
-  static void read_weights(const std::string& text, std::vector<std::pair<std::string, double>>& weights) {
-    if (text == "null") return;
-    TopLevelJson r(text);
-    r.skip_ws();
-    if (r.peek() != '{')
-      bad("option \"weights\" must be an object of field names and numbers, such as {\"text\": 1, \"price\": 0.5}");
-    ++r.pos_;
-    r.skip_ws();
-    if (r.peek() == '}') return;
-    for (;;) {
-      r.skip_ws();
-      std::string field = r.read_string();
-      r.skip_ws();
-      r.expect(':');
-      r.skip_ws();
-      const char* start = r.s_.c_str() + r.pos_;
-      char* stop = nullptr;
-      const double w = std::strtod(start, &stop);
-      if (stop == start || !(r.peek() == '-' || (r.peek() >= '0' && r.peek() <= '9')))
-        bad("weight of field \"" + field + "\" must be a number");
-      r.pos_ += static_cast<size_t>(stop - start);
-      if (!std::isfinite(w) || w < 0 || w > 1e6)
-        bad("weight of field \"" + field + "\" must be between 0 and 1000000, got " + json_number(w));
-      for (auto& fw : weights)
-        if (fw.first == field) bad("field \"" + field + "\" is given twice in \"weights\"");
-      weights.emplace_back(field, w);
-      r.skip_ws();
-      const char c = r.peek();
-      ++r.pos_;
-      if (c == '}') break;
-      if (c != ',') bad("malformed \"weights\" object");
-    }
-    r.skip_ws();
-    if (r.pos_ != r.s_.size()) bad("malformed \"weights\" object");
-  }
-
-  std::string s_;
-  size_t pos_ = 0;
-};
-
-}  // namespace
-
 double ContentOptions::weight_of(const std::string& field) const {
   for (auto& fw : weights)
     if (fw.first == field) return fw.second;
@@ -470,10 +281,52 @@ bool ContentOptions::is_text_field(const std::string& field) const {
   return std::find(text_fields.begin(), text_fields.end(), field) != text_fields.end();
 }
 
-ContentOptions parse_content_options(const std::string& json) {
+namespace {
+
+// "weights": an object of field names and numbers in [0, 1e6] (null = none).
+void read_weights(OptionReader& r, std::vector<std::pair<std::string, double>>& weights) {
+  const OptionValue* v = r.get_value("weights");
+  if (!v) return;
+  if (v->type != OptionValue::Type::Object)
+    r.bad("weights", "must be an object of field names and numbers, such as {\"text\": 1, \"price\": 0.5}");
+  require_unique_names(v->members, "train_content", "field (in \"weights\")");
+  weights.reserve(v->members.size());
+  for (const auto& m : v->members) {
+    const std::string& field = m.first;
+    if (m.second.type != OptionValue::Type::Number)
+      fail(ErrorKind::InvalidParameter, "train_content: weight of field \"" + field + "\" must be a number");
+    const double w = m.second.number;
+    if (!std::isfinite(w) || w < 0 || w > 1e6)
+      fail(ErrorKind::InvalidParameter, "train_content: weight of field \"" + field +
+                                            "\" must be between 0 and 1000000, got " + json_number(w));
+    weights.emplace_back(field, w);
+  }
+}
+
+// "text_fields": an array of field names, or one name (null = the default).
+void read_text_fields(OptionReader& r, std::vector<std::string>& names) {
+  const OptionValue* v = r.get_value("text_fields");
+  if (!v) return;
+  names.clear();
+  if (v->type == OptionValue::Type::String) {
+    names.push_back(v->text);
+    return;
+  }
+  if (v->type != OptionValue::Type::Array)
+    r.bad("text_fields", "must be an array of field names, such as [\"description\"]");
+  for (const OptionValue& e : v->elements) {
+    if (e.type != OptionValue::Type::String) r.bad("text_fields", "must be an array of field names");
+    names.push_back(e.text);
+  }
+}
+
+}  // namespace
+
+ContentOptions parse_content_options(const OptionList& options) {
   ContentOptions o;
-  const std::string flat = TopLevelJson(json).split(o.weights, o.text_fields);
-  OptionReader r(flat, "train_content");
+  OptionReader r(options, "train_content");
+  read_weights(r, o.weights);
+  read_text_fields(r, o.text_fields);
   o.neighbours = r.get_int("neighbours", 100, 1, 100000);
   o.sublinear_tf = r.get_bool("sublinear_tf", true);
   o.min_df = r.get_int("min_df", 1, 1, INT32_MAX);
@@ -507,44 +360,80 @@ struct Entry {
   float value;       // text: count; token: 1; numeric: cos / sin
 };
 
-}  // namespace
+// Phase 1. Fields in name order, with their weights, their treatment of strings and
+// the kinds of feature seen.
+struct FieldTable {
+  uint32_t count = 0;
+  std::vector<uint32_t> order, rank;  // rank[interned field] = position in name order
+  std::vector<std::string> name;      // by rank
+  std::vector<double> weight;
+  std::vector<bool> is_text;
+  std::vector<uint8_t> kinds;  // bit (kind - 1)
 
-void build_content_model(ContentState& state, const ContentOptions& options, int threads, const CancelToken& cancel,
-                         const std::function<void(const std::string&)>& log_line) {
-  auto t0 = std::chrono::steady_clock::now();
-  auto seconds = [&]() { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
-  threads = resolve_threads(threads);
-  const std::vector<ContentState::Record>& records = state.records();
-  const KeyInterner& field_keys = state.fields();
-  const uint64_t n_records = records.size();
-  std::vector<uint32_t> item_order = state.items.sorted_order();
-  std::vector<uint32_t> item_rank = KeyInterner::invert(item_order);
-  const int64_t ni = static_cast<int64_t>(item_order.size());
-  if (ni > INT32_MAX) fail(ErrorKind::ProgramLimit, "train_content: too many items");
-
-  // Fields in name order, with their weights and the kinds of feature seen.
-  const uint32_t nf = field_keys.size();
-  std::vector<uint32_t> field_order = field_keys.sorted_order();
-  std::vector<uint32_t> field_rank = KeyInterner::invert(field_order);
-  std::vector<std::string> field_name(nf);
-  std::vector<double> field_weight(nf);
-  std::vector<uint8_t> field_kinds(nf, 0);  // bit (kind - 1)
-  for (uint32_t r = 0; r < nf; ++r) {
-    uint64_t len;
-    const uint8_t* p = field_keys.bytes_key(field_order[r], &len);
-    field_name[r].assign(reinterpret_cast<const char*>(p), len);
-    field_weight[r] = options.weight_of(field_name[r]);
-  }
-  std::vector<bool> field_is_text(nf);
-  for (uint32_t r = 0; r < nf; ++r) field_is_text[r] = options.is_text_field(field_name[r]);
   // A record's kind, with String resolved by "text_fields".
-  auto kind_of = [&](const ContentState::Record& r) {
+  FeatureKind kind_of(const ContentState::Record& r) const {
     if (r.kind != static_cast<uint32_t>(FeatureKind::String)) return static_cast<FeatureKind>(r.kind);
-    return field_is_text[field_rank[r.field]] ? FeatureKind::Text : FeatureKind::Token;
-  };
-  for (const auto& r : records)
-    field_kinds[field_rank[r.field]] |= static_cast<uint8_t>(1u << (static_cast<int>(kind_of(r)) - 1));
+    return is_text[rank[r.field]] ? FeatureKind::Text : FeatureKind::Token;
+  }
+};
 
+FieldTable field_table(const ContentState& state, const ContentOptions& options) {
+  const KeyInterner& field_keys = state.fields();
+  FieldTable t;
+  t.count = field_keys.size();
+  t.order = field_keys.sorted_order();
+  t.rank = KeyInterner::invert(t.order);
+  t.name.resize(t.count);
+  t.weight.resize(t.count);
+  t.kinds.assign(t.count, 0);
+  for (uint32_t r = 0; r < t.count; ++r) {
+    uint64_t len;
+    const uint8_t* p = field_keys.bytes_key(t.order[r], &len);
+    t.name[r].assign(reinterpret_cast<const char*>(p), len);
+    t.weight[r] = options.weight_of(t.name[r]);
+  }
+  t.is_text.resize(t.count);
+  for (uint32_t r = 0; r < t.count; ++r) t.is_text[r] = options.is_text_field(t.name[r]);
+  for (const auto& r : state.records())
+    t.kinds[t.rank[r.field]] |= static_cast<uint8_t>(1u << (static_cast<int>(t.kind_of(r)) - 1));
+  return t;
+}
+
+// Phase 2. Per item: aggregated features with provisional ids (text counts, token sets);
+// numbers (the mean per item and field) wait for the field statistics.
+struct NumberValue {
+  uint32_t item, field;  // ranks
+  double value;
+};
+
+struct ItemFeatures {
+  KeyInterner vocab{KeyKind::Text};
+  std::vector<uint8_t> feat_kind;
+  std::vector<uint32_t> feat_field;
+  std::vector<int64_t> agg_ptr;  // per item rank, into agg
+  std::vector<Entry> agg;
+  std::vector<NumberValue> numbers;  // by item rank, then field rank
+  std::vector<uint32_t> text_docs;    // items with at least one word in the field
+  std::vector<uint32_t> field_items;  // items with any feature in the field
+  std::string key;                    // scratch
+
+  uint32_t intern(FeatureKind kind, uint32_t frank, const std::string& field, const char* v, size_t len) {
+    feature_key(key, kind, field, v, len);
+    const uint32_t before = vocab.size();
+    const uint32_t id = vocab.intern_bytes(reinterpret_cast<const uint8_t*>(key.data()), key.size());
+    if (id == before) {
+      feat_kind.push_back(static_cast<uint8_t>(kind));
+      feat_field.push_back(frank);
+    }
+    return id;
+  }
+};
+
+void aggregate_items(const ContentState& state, const FieldTable& fields, const std::vector<uint32_t>& item_rank,
+                     int64_t ni, const CancelToken& cancel, ItemFeatures& out) {
+  const std::vector<ContentState::Record>& records = state.records();
+  const uint64_t n_records = records.size();
+  const uint32_t nf = fields.count;
   // Records bucketed by item rank.
   std::vector<int64_t> start(static_cast<size_t>(ni) + 1, 0);
   for (const auto& r : records) ++start[item_rank[r.item] + 1];
@@ -554,32 +443,9 @@ void build_content_model(ContentState& state, const ContentOptions& options, int
     std::vector<int64_t> fill(start.begin(), start.end() - 1);
     for (uint64_t k = 0; k < n_records; ++k) by_item[fill[item_rank[records[k].item]]++] = static_cast<uint32_t>(k);
   }
-
-  // Per item: aggregated features with provisional ids (text counts, token sets); numbers
-  // (the mean per item and field) wait for the field statistics.
-  KeyInterner vocab(KeyKind::Text);
-  std::vector<uint8_t> feat_kind;
-  std::vector<uint32_t> feat_field;
-  std::string key;
-  auto intern = [&](FeatureKind kind, uint32_t frank, const char* v, size_t len) {
-    feature_key(key, kind, field_name[frank], v, len);
-    const uint32_t before = vocab.size();
-    const uint32_t id = vocab.intern_bytes(reinterpret_cast<const uint8_t*>(key.data()), key.size());
-    if (id == before) {
-      feat_kind.push_back(static_cast<uint8_t>(kind));
-      feat_field.push_back(frank);
-    }
-    return id;
-  };
-  std::vector<int64_t> agg_ptr(static_cast<size_t>(ni) + 1, 0);
-  std::vector<Entry> agg;
-  struct NumberValue {
-    uint32_t item, field;  // ranks
-    double value;
-  };
-  std::vector<NumberValue> numbers;
-  std::vector<uint32_t> text_docs(nf, 0);   // items with at least one word in the field
-  std::vector<uint32_t> field_items(nf, 0); // items with any feature in the field
+  out.agg_ptr.assign(static_cast<size_t>(ni) + 1, 0);
+  out.text_docs.assign(nf, 0);
+  out.field_items.assign(nf, 0);
   std::vector<int64_t> stamp(nf, -1), text_stamp(nf, -1);
   std::vector<Entry> raw;
   std::vector<std::pair<uint32_t, double>> nums;
@@ -589,16 +455,16 @@ void build_content_model(ContentState& state, const ContentOptions& options, int
     nums.clear();
     for (int64_t q = start[i]; q < start[i + 1]; ++q) {
       const ContentState::Record& r = records[by_item[q]];
-      const uint32_t frank = field_rank[r.field];
-      if (field_weight[frank] == 0.0) continue;
+      const uint32_t frank = fields.rank[r.field];
+      if (fields.weight[frank] == 0.0) continue;
       const char* bytes = state.record_bytes(r);
-      const FeatureKind kind = kind_of(r);
+      const FeatureKind kind = fields.kind_of(r);
       if (kind == FeatureKind::Text) {
         scan_words(bytes, r.length, [&](const std::string& w) {
-          raw.push_back(Entry{intern(FeatureKind::Text, frank, w.data(), w.size()), 1.0f});
+          raw.push_back(Entry{out.intern(FeatureKind::Text, frank, fields.name[frank], w.data(), w.size()), 1.0f});
         });
       } else if (kind == FeatureKind::Token) {
-        raw.push_back(Entry{intern(FeatureKind::Token, frank, bytes, r.length), 1.0f});
+        raw.push_back(Entry{out.intern(FeatureKind::Token, frank, fields.name[frank], bytes, r.length), 1.0f});
       } else {
         nums.push_back({frank, r.number});
       }
@@ -608,16 +474,16 @@ void build_content_model(ContentState& state, const ContentOptions& options, int
       size_t q = p;
       double count = 0;
       for (; q < raw.size() && raw[q].feature == raw[p].feature; ++q) count += raw[q].value;
-      const uint32_t f = raw[p].feature, g = feat_field[f];
-      const bool text = feat_kind[f] == static_cast<uint8_t>(FeatureKind::Text);
-      agg.push_back(Entry{f, text ? static_cast<float>(count) : 1.0f});
+      const uint32_t f = raw[p].feature, g = out.feat_field[f];
+      const bool text = out.feat_kind[f] == static_cast<uint8_t>(FeatureKind::Text);
+      out.agg.push_back(Entry{f, text ? static_cast<float>(count) : 1.0f});
       if (text && text_stamp[g] != i) {
         text_stamp[g] = i;
-        ++text_docs[g];
+        ++out.text_docs[g];
       }
       if (stamp[g] != i) {
         stamp[g] = i;
-        ++field_items[g];
+        ++out.field_items[g];
       }
       p = q;
     }
@@ -626,127 +492,150 @@ void build_content_model(ContentState& state, const ContentOptions& options, int
       size_t q = p;
       double sum = 0;
       for (; q < nums.size() && nums[q].first == nums[p].first; ++q) sum += nums[q].second;
-      numbers.push_back(NumberValue{static_cast<uint32_t>(i), nums[p].first, sum / double(q - p)});
+      out.numbers.push_back(NumberValue{static_cast<uint32_t>(i), nums[p].first, sum / double(q - p)});
       if (stamp[nums[p].first] != i) {
         stamp[nums[p].first] = i;
-        ++field_items[nums[p].first];
+        ++out.field_items[nums[p].first];
       }
       p = q;
     }
-    agg_ptr[i + 1] = static_cast<int64_t>(agg.size());
+    out.agg_ptr[i + 1] = static_cast<int64_t>(out.agg.size());
   }
+}
 
-  // Numeric fields: mean and population std over the items that have them; two
-  // features (cos, sin) per field.
-  std::vector<double> num_n(nf, 0.0), num_mean(nf, 0.0), num_std(nf, 0.0);
-  for (const auto& v : numbers) {
-    num_mean[v.field] += v.value;
-    num_n[v.field] += 1;
+// Phase 3. Numeric fields: mean and population std over the items that have them; two
+// features (cos, sin) per field.
+struct NumericFields {
+  std::vector<double> n, mean, std;
+  std::vector<uint32_t> cos_id, sin_id;  // provisional feature ids
+};
+
+NumericFields numeric_fields(ItemFeatures& feats, const FieldTable& fields) {
+  const uint32_t nf = fields.count;
+  NumericFields s;
+  s.n.assign(nf, 0.0);
+  s.mean.assign(nf, 0.0);
+  s.std.assign(nf, 0.0);
+  for (const auto& v : feats.numbers) {
+    s.mean[v.field] += v.value;
+    s.n[v.field] += 1;
   }
   for (uint32_t f = 0; f < nf; ++f)
-    if (num_n[f] > 0) num_mean[f] /= num_n[f];
-  for (const auto& v : numbers) num_std[v.field] += (v.value - num_mean[v.field]) * (v.value - num_mean[v.field]);
-  std::vector<uint32_t> cos_id(nf, UINT32_MAX), sin_id(nf, UINT32_MAX);
+    if (s.n[f] > 0) s.mean[f] /= s.n[f];
+  for (const auto& v : feats.numbers) s.std[v.field] += (v.value - s.mean[v.field]) * (v.value - s.mean[v.field]);
+  s.cos_id.assign(nf, UINT32_MAX);
+  s.sin_id.assign(nf, UINT32_MAX);
   for (uint32_t f = 0; f < nf; ++f) {
-    if (num_n[f] == 0) continue;
-    num_std[f] = std::sqrt(num_std[f] / num_n[f]);
-    cos_id[f] = intern(FeatureKind::Number, f, "cos", 3);
-    sin_id[f] = intern(FeatureKind::Number, f, "sin", 3);
+    if (s.n[f] == 0) continue;
+    s.std[f] = std::sqrt(s.std[f] / s.n[f]);
+    s.cos_id[f] = feats.intern(FeatureKind::Number, f, fields.name[f], "cos", 3);
+    s.sin_id[f] = feats.intern(FeatureKind::Number, f, fields.name[f], "sin", 3);
   }
+  return s;
+}
 
-  // Document frequencies, the features kept (min_df applies to words), final ids in key
-  // order.
-  const uint32_t nv = vocab.size();
-  std::vector<uint32_t> df(nv, 0);
-  for (const Entry& e : agg) ++df[e.feature];
-  std::vector<uint32_t> final_id(nv, UINT32_MAX);
-  int64_t n_features = 0;
-  for (uint32_t f : vocab.sorted_order()) {
-    if (feat_kind[f] == static_cast<uint8_t>(FeatureKind::Text) && df[f] < static_cast<uint64_t>(options.min_df))
+// Phase 4. Document frequencies, the features kept (min_df applies to words), final ids
+// in key order.
+struct FeatureIds {
+  std::vector<uint32_t> df, final_id;  // by provisional id
+  std::vector<uint32_t> final_field;   // by final id
+  std::vector<uint32_t> field_features;
+  int64_t count = 0;
+};
+
+FeatureIds feature_ids(const ItemFeatures& feats, uint32_t nf, int64_t min_df) {
+  const uint32_t nv = feats.vocab.size();
+  FeatureIds ids;
+  ids.df.assign(nv, 0);
+  for (const Entry& e : feats.agg) ++ids.df[e.feature];
+  ids.final_id.assign(nv, UINT32_MAX);
+  for (uint32_t f : feats.vocab.sorted_order()) {
+    if (feats.feat_kind[f] == static_cast<uint8_t>(FeatureKind::Text) && ids.df[f] < static_cast<uint64_t>(min_df))
       continue;
-    final_id[f] = static_cast<uint32_t>(n_features++);
+    ids.final_id[f] = static_cast<uint32_t>(ids.count++);
   }
-  if (n_features > INT32_MAX) fail(ErrorKind::ProgramLimit, "train_content: too many distinct features");
-  std::vector<uint32_t> final_field(static_cast<size_t>(n_features));
-  std::vector<uint32_t> field_features(nf, 0);
+  if (ids.count > INT32_MAX) fail(ErrorKind::ProgramLimit, "train_content: too many distinct features");
+  ids.final_field.resize(static_cast<size_t>(ids.count));
+  ids.field_features.assign(nf, 0);
   for (uint32_t f = 0; f < nv; ++f)
-    if (final_id[f] != UINT32_MAX) {
-      final_field[final_id[f]] = feat_field[f];
-      ++field_features[feat_field[f]];
+    if (ids.final_id[f] != UINT32_MAX) {
+      ids.final_field[ids.final_id[f]] = feats.feat_field[f];
+      ++ids.field_features[feats.feat_field[f]];
     }
+  return ids;
+}
 
-  // Item vectors: each field's features L2-normalized and weighted, then the whole
-  // vector L2-normalized (in double, in feature order).
+// Phase 5. Item vectors: each field's features L2-normalized and weighted, then the
+// whole vector L2-normalized (in double, in feature order).
+CsrMatrix item_vectors(const ItemFeatures& feats, const NumericFields& num, const FeatureIds& ids,
+                       const FieldTable& fields, const ContentOptions& options, int64_t ni, const CancelToken& cancel,
+                       int64_t* empty_items) {
   CsrMatrix X;
   X.rows = ni;
-  X.cols = n_features;
+  X.cols = ids.count;
   X.indptr.assign(static_cast<size_t>(ni) + 1, 0);
-  X.indices.reserve(agg.size() + 2 * numbers.size());
-  X.values.reserve(agg.size() + 2 * numbers.size());
-  int64_t empty_items = 0;
-  {
-    std::vector<std::pair<uint32_t, double>> row;
-    std::vector<double> group_sq(nf, 0.0);
-    size_t num_pos = 0;
-    for (int64_t i = 0; i < ni; ++i) {
-      if ((i & 0x3FF) == 0) cancel.check();
-      row.clear();
-      for (int64_t q = agg_ptr[i]; q < agg_ptr[i + 1]; ++q) {
-        const uint32_t f = agg[q].feature;
-        if (final_id[f] == UINT32_MAX) continue;
-        double v = 1.0;
-        if (feat_kind[f] == static_cast<uint8_t>(FeatureKind::Text)) {
-          const double count = agg[q].value;
-          const double tf = options.sublinear_tf ? 1.0 + std::log(count) : count;
-          v = tf * (std::log((1.0 + text_docs[feat_field[f]]) / (1.0 + df[f])) + 1.0);
-        }
-        row.push_back({final_id[f], v});
+  X.indices.reserve(feats.agg.size() + 2 * feats.numbers.size());
+  X.values.reserve(feats.agg.size() + 2 * feats.numbers.size());
+  *empty_items = 0;
+  std::vector<std::pair<uint32_t, double>> row;
+  std::vector<double> group_sq(fields.count, 0.0);
+  size_t num_pos = 0;
+  for (int64_t i = 0; i < ni; ++i) {
+    if ((i & 0x3FF) == 0) cancel.check();
+    row.clear();
+    for (int64_t q = feats.agg_ptr[i]; q < feats.agg_ptr[i + 1]; ++q) {
+      const uint32_t f = feats.agg[q].feature;
+      if (ids.final_id[f] == UINT32_MAX) continue;
+      double v = 1.0;
+      if (feats.feat_kind[f] == static_cast<uint8_t>(FeatureKind::Text)) {
+        const double count = feats.agg[q].value;
+        const double tf = options.sublinear_tf ? 1.0 + std::log(count) : count;
+        v = tf * (std::log((1.0 + feats.text_docs[feats.feat_field[f]]) / (1.0 + ids.df[f])) + 1.0);
       }
-      for (; num_pos < numbers.size() && numbers[num_pos].item == static_cast<uint32_t>(i); ++num_pos) {
-        const uint32_t f = numbers[num_pos].field;
-        double z = num_std[f] > 0 ? (numbers[num_pos].value - num_mean[f]) / num_std[f] : 0.0;
-        z = std::max(-3.0, std::min(3.0, z));
-        const double t = (z + 3.0) / 6.0 * kPi;
-        row.push_back({final_id[cos_id[f]], std::cos(t)});
-        row.push_back({final_id[sin_id[f]], std::sin(t)});
-      }
-      std::sort(row.begin(), row.end());
-      for (auto& e : row) group_sq[final_field[e.first]] += e.second * e.second;
-      double total = 0;
-      for (auto& e : row) {
-        const uint32_t g = final_field[e.first];
-        e.second *= group_sq[g] > 0 ? field_weight[g] / std::sqrt(group_sq[g]) : 0.0;
-        total += e.second * e.second;
-      }
-      for (auto& e : row) group_sq[final_field[e.first]] = 0.0;
-      const double inv = total > 0 ? 1.0 / std::sqrt(total) : 0.0;
-      for (auto& e : row) {
-        const float v = static_cast<float>(e.second * inv);
-        if (v == 0.0f) continue;
-        X.indices.push_back(static_cast<int32_t>(e.first));
-        X.values.push_back(v);
-      }
-      X.indptr[i + 1] = static_cast<int64_t>(X.indices.size());
-      empty_items += X.indptr[i + 1] == X.indptr[i];
+      row.push_back({ids.final_id[f], v});
     }
+    for (; num_pos < feats.numbers.size() && feats.numbers[num_pos].item == static_cast<uint32_t>(i); ++num_pos) {
+      const uint32_t f = feats.numbers[num_pos].field;
+      double z = num.std[f] > 0 ? (feats.numbers[num_pos].value - num.mean[f]) / num.std[f] : 0.0;
+      z = std::max(-3.0, std::min(3.0, z));
+      const double t = (z + 3.0) / 6.0 * kPi;
+      row.push_back({ids.final_id[num.cos_id[f]], std::cos(t)});
+      row.push_back({ids.final_id[num.sin_id[f]], std::sin(t)});
+    }
+    std::sort(row.begin(), row.end());
+    for (auto& e : row) group_sq[ids.final_field[e.first]] += e.second * e.second;
+    double total = 0;
+    for (auto& e : row) {
+      const uint32_t g = ids.final_field[e.first];
+      e.second *= group_sq[g] > 0 ? fields.weight[g] / std::sqrt(group_sq[g]) : 0.0;
+      total += e.second * e.second;
+    }
+    for (auto& e : row) group_sq[ids.final_field[e.first]] = 0.0;
+    const double inv = total > 0 ? 1.0 / std::sqrt(total) : 0.0;
+    for (auto& e : row) {
+      const float v = static_cast<float>(e.second * inv);
+      if (v == 0.0f) continue;
+      X.indices.push_back(static_cast<int32_t>(e.first));
+      X.values.push_back(v);
+    }
+    X.indptr[i + 1] = static_cast<int64_t>(X.indices.size());
+    *empty_items += X.indptr[i + 1] == X.indptr[i];
   }
-  agg = {};
-  numbers = {};
-  CsrMatrix XT = transpose(X);  // the inverted index
-  if (options.verbose)
-    log_line("train_content: " + std::to_string(n_records) + " feature rows, " + std::to_string(ni) + " items, " +
-             std::to_string(nf) + " fields, " + std::to_string(n_features) + " features, " +
-             std::to_string(X.nnz()) + " nonzeros; vectors in " + std::to_string(seconds()) + " s");
+  return X;
+}
 
-  // Neighbours: candidates through the less common features only; the common ones are
-  // added to each candidate pair's similarity from the items' own lists.
+// Phase 6. Neighbours: candidates through the less common features only; the common
+// ones are added to each candidate pair's similarity from the items' own lists.
+NeighbourLists content_neighbours(const CsrMatrix& X, const CsrMatrix& XT, const ContentOptions& options,
+                                  int threads, const CancelToken& cancel, int64_t* n_common) {
+  const int64_t ni = X.rows, n_features = X.cols;
   const double limit = std::max(2000.0, options.candidate_max_df * static_cast<double>(ni));
   std::vector<uint8_t> common(static_cast<size_t>(n_features), 0);
-  int64_t n_common = 0;
+  *n_common = 0;
   for (int64_t f = 0; f < n_features; ++f)
     if (static_cast<double>(XT.indptr[f + 1] - XT.indptr[f]) > limit) {
       common[f] = 1;
-      ++n_common;
+      ++*n_common;
     }
   CsrMatrix Xr, C;  // item x rare features, item x common features
   Xr.rows = C.rows = ni;
@@ -781,11 +670,82 @@ void build_content_model(ContentState& state, const ContentOptions& options, int
     }
     return dot;
   };
-  NeighbourLists lists = sparse_neighbours(XrT, Xr, norms, 0.0f, 1, options.neighbours,
-                                           n_common ? &common_dot : nullptr, threads, cancel);
-  XrT = CsrMatrix();
-  Xr = CsrMatrix();
-  C = CsrMatrix();
+  return sparse_neighbours(XrT, Xr, norms, 0.0f, 1, options.neighbours, *n_common ? &common_dot : nullptr, threads,
+                           cancel);
+}
+
+// Phase 7. The Params section: the options, the counts and a summary per field.
+struct ContentCounts {
+  int64_t items, empty_items, features, common, pairs;
+  uint64_t records, rows_skipped;
+};
+
+std::string content_params(const ContentOptions& options, const FieldTable& fields, const ItemFeatures& feats,
+                           const NumericFields& num, const FeatureIds& ids, const ContentCounts& c,
+                           std::string* unused) {
+  std::string fields_json;
+  static const char* kKindNames[] = {"text", "token", "number"};
+  for (uint32_t g = 0; g < fields.count; ++g) {
+    std::string kinds;
+    for (int k = 0; k < 3; ++k)
+      if (fields.kinds[g] & (1u << k)) kinds += std::string(kinds.empty() ? "" : ", ") + "\"" + kKindNames[k] + "\"";
+    fields_json += (g ? ", " : "") + json_escape(fields.name[g]) + ": {\"kinds\": [" + kinds +
+                   "], \"weight\": " + json_number(fields.weight[g]) +
+                   ", \"items\": " + std::to_string(feats.field_items[g]) +
+                   ", \"features\": " + std::to_string(ids.field_features[g]);
+    if (num.n[g] > 0) fields_json += ", \"mean\": " + json_number(num.mean[g]) + ", \"std\": " + json_number(num.std[g]);
+    fields_json += "}";
+  }
+  for (auto& fw : options.weights) {
+    bool found = false;
+    for (uint32_t g = 0; g < fields.count && !found; ++g) found = fields.name[g] == fw.first;
+    if (!found) *unused += (unused->empty() ? "" : ", ") + json_escape(fw.first);
+  }
+  std::string text_fields;
+  for (auto& f : options.text_fields) text_fields += (text_fields.empty() ? "" : ", ") + json_escape(f);
+  return "{\"neighbours\": " + std::to_string(options.neighbours) + ", \"text_fields\": [" + text_fields + "]" +
+         ", \"sublinear_tf\": " + (options.sublinear_tf ? "true" : "false") +
+         ", \"min_df\": " + std::to_string(options.min_df) +
+         ", \"candidate_max_df\": " + json_number(options.candidate_max_df) + ", \"items\": " + std::to_string(c.items) +
+         ", \"items_without_features\": " + std::to_string(c.empty_items) +
+         ", \"features\": " + std::to_string(c.features) + ", \"common_features\": " + std::to_string(c.common) +
+         ", \"feature_rows\": " + std::to_string(c.records) + ", \"rows_skipped\": " + std::to_string(c.rows_skipped) +
+         ", \"neighbour_pairs\": " + std::to_string(c.pairs) + ", \"fields\": {" + fields_json + "}" +
+         (unused->empty() ? "" : ", \"unused_weights\": [" + *unused + "]") + "}";
+}
+
+}  // namespace
+
+// The phases above in order, then the model's sections.
+void build_content_model(ContentState& state, const ContentOptions& options, int threads, const CancelToken& cancel,
+                         const std::function<void(const std::string&)>& log_line) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto seconds = [&]() { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  threads = resolve_threads(threads);
+  const uint64_t n_records = state.records().size();
+  std::vector<uint32_t> item_order = state.items.sorted_order();
+  std::vector<uint32_t> item_rank = KeyInterner::invert(item_order);
+  const int64_t ni = static_cast<int64_t>(item_order.size());
+  if (ni > INT32_MAX) fail(ErrorKind::ProgramLimit, "train_content: too many items");
+
+  const FieldTable fields = field_table(state, options);
+  ItemFeatures feats;
+  aggregate_items(state, fields, item_rank, ni, cancel, feats);
+  const NumericFields num = numeric_fields(feats, fields);
+  const FeatureIds ids = feature_ids(feats, fields.count, options.min_df);
+  const int64_t n_features = ids.count;
+  int64_t empty_items = 0;
+  CsrMatrix X = item_vectors(feats, num, ids, fields, options, ni, cancel, &empty_items);
+  feats.agg = {};
+  feats.numbers = {};
+  CsrMatrix XT = transpose(X);  // the inverted index
+  if (options.verbose)
+    log_line("train_content: " + std::to_string(n_records) + " feature rows, " + std::to_string(ni) + " items, " +
+             std::to_string(fields.count) + " fields, " + std::to_string(n_features) + " features, " +
+             std::to_string(X.nnz()) + " nonzeros; vectors in " + std::to_string(seconds()) + " s");
+
+  int64_t n_common = 0;
+  NeighbourLists lists = content_neighbours(X, XT, options, threads, cancel, &n_common);
   const int64_t pairs = lists.nnz();
   if (options.verbose)
     log_line("train_content: " + std::to_string(pairs) + " neighbour pairs (" + std::to_string(n_common) +
@@ -803,39 +763,9 @@ void build_content_model(ContentState& state, const ContentOptions& options, int
   h.n_items = static_cast<uint64_t>(ni);
   h.n_interactions = static_cast<uint64_t>(X.nnz());
 
-  std::string fields_json;
-  static const char* kKindNames[] = {"text", "token", "number"};
-  for (uint32_t g = 0; g < nf; ++g) {
-    std::string kinds;
-    for (int k = 0; k < 3; ++k)
-      if (field_kinds[g] & (1u << k)) kinds += std::string(kinds.empty() ? "" : ", ") + "\"" + kKindNames[k] + "\"";
-    fields_json += (g ? ", " : "") + json_escape(field_name[g]) + ": {\"kinds\": [" + kinds +
-                   "], \"weight\": " + json_number(field_weight[g]) +
-                   ", \"items\": " + std::to_string(field_items[g]) +
-                   ", \"features\": " + std::to_string(field_features[g]);
-    if (num_n[g] > 0) fields_json += ", \"mean\": " + json_number(num_mean[g]) + ", \"std\": " + json_number(num_std[g]);
-    fields_json += "}";
-  }
   std::string unused;
-  for (auto& fw : options.weights) {
-    bool found = false;
-    for (uint32_t g = 0; g < nf && !found; ++g) found = field_name[g] == fw.first;
-    if (!found) unused += (unused.empty() ? "" : ", ") + json_escape(fw.first);
-  }
-  std::string text_fields;
-  for (auto& f : options.text_fields) text_fields += (text_fields.empty() ? "" : ", ") + json_escape(f);
-  std::string params = "{\"neighbours\": " + std::to_string(options.neighbours) +
-                       ", \"text_fields\": [" + text_fields + "]" +
-                       ", \"sublinear_tf\": " + (options.sublinear_tf ? "true" : "false") +
-                       ", \"min_df\": " + std::to_string(options.min_df) +
-                       ", \"candidate_max_df\": " + json_number(options.candidate_max_df) +
-                       ", \"items\": " + std::to_string(ni) + ", \"items_without_features\": " +
-                       std::to_string(empty_items) + ", \"features\": " + std::to_string(n_features) +
-                       ", \"common_features\": " + std::to_string(n_common) +
-                       ", \"feature_rows\": " + std::to_string(n_records) +
-                       ", \"rows_skipped\": " + std::to_string(state.rows_skipped) +
-                       ", \"neighbour_pairs\": " + std::to_string(pairs) + ", \"fields\": {" + fields_json + "}" +
-                       (unused.empty() ? "" : ", \"unused_weights\": [" + unused + "]") + "}";
+  const ContentCounts counts{ni, empty_items, n_features, n_common, pairs, n_records, state.rows_skipped};
+  const std::string params = content_params(options, fields, feats, num, ids, counts, &unused);
   if (options.verbose && !unused.empty())
     log_line("train_content: \"weights\" names fields that no row has: " + unused);
   builder->add(SectionTag::Params, std::vector<uint8_t>(params.begin(), params.end()));

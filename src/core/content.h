@@ -58,6 +58,7 @@
 #include "keys.h"
 #include "knn.h"
 #include "model_format.h"
+#include "options.h"
 #include "parallel.h"
 #include "topk.h"
 
@@ -79,7 +80,9 @@ class ContentState {
 
   KeyInterner items;  // the SQL layer interns each row's item here (also items without features)
   uint32_t item_type_oid;
-  std::string options_json;   // the options of the first row that had any
+  // The options of the first row that had any, as the SQL layer encoded them (opaque to
+  // the core; see TrainingState::options_bytes).
+  std::string options_bytes;
   uint64_t rows_skipped = 0;  // rows with a NULL item
 
   // Feature rows for an interned item. Field names and values are bytes (UTF-8 text).
@@ -147,7 +150,7 @@ struct ContentOptions {
 // "candidate_max_df", "verbose", "threads"}. "weights" (an object of non-negative
 // numbers) and "text_fields" (an array of strings, or one string; replaces the default
 // ["text", "description", "title", "name"]) are the nested values.
-ContentOptions parse_content_options(const std::string& json);
+ContentOptions parse_content_options(const OptionList& options);
 
 // Leaves a ModelKind::Content model in state.result: Params, UserKeys (empty, of the item
 // key kind; n_users = 0), ItemKeys, ItemFeatureIndptr/Indices/Values,

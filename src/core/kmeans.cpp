@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "options.h"
 
@@ -81,30 +82,32 @@ void KMeansState::merge(const KMeansState& other) {
     float* dst = next_row(other.d_);
     std::memcpy(dst, other.row(r), sizeof(float) * static_cast<size_t>(other.d_));
   }
-  if (options_json.empty()) options_json = other.options_json;
+  if (options_bytes.empty()) options_bytes = other.options_bytes;
+  if (k == 0) k = other.k;
   rows_skipped += other.rows_skipped;
 }
 
 namespace {
 constexpr uint32_t kKMeansStateMagic = 0x4B4D5352u;  // "RSMK"
-constexpr uint32_t kKMeansStateVersion = 1;
+constexpr uint32_t kKMeansStateVersion = 2;
 struct KMeansStateHeader {
   uint32_t magic, version;
   int64_t d, rows;
   uint64_t rows_skipped, options_len;
+  int64_t k;
 };
 }  // namespace
 
 uint64_t KMeansState::serialized_size() const {
-  return sizeof(KMeansStateHeader) + options_json.size() + sizeof(float) * static_cast<uint64_t>(rows_ * d_);
+  return sizeof(KMeansStateHeader) + options_bytes.size() + sizeof(float) * static_cast<uint64_t>(rows_ * d_);
 }
 
 void KMeansState::serialize(uint8_t* dst) const {
-  KMeansStateHeader h{kKMeansStateMagic, kKMeansStateVersion, d_, rows_, rows_skipped, options_json.size()};
+  KMeansStateHeader h{kKMeansStateMagic, kKMeansStateVersion, d_, rows_, rows_skipped, options_bytes.size(), k};
   std::memcpy(dst, &h, sizeof h);
   dst += sizeof h;
-  if (!options_json.empty()) std::memcpy(dst, options_json.data(), options_json.size());
-  dst += options_json.size();
+  if (!options_bytes.empty()) std::memcpy(dst, options_bytes.data(), options_bytes.size());
+  dst += options_bytes.size();
   for (int64_t r = 0; r < rows_; r += rows_per_chunk_) {
     const int64_t n = std::min(rows_per_chunk_, rows_ - r);
     std::memcpy(dst, chunks_[r / rows_per_chunk_].data(), sizeof(float) * static_cast<size_t>(n * d_));
@@ -118,7 +121,7 @@ std::unique_ptr<KMeansState> KMeansState::deserialize(const uint8_t* src, uint64
   if (size < sizeof h) bad();
   std::memcpy(&h, src, sizeof h);
   if (h.magic != kKMeansStateMagic || h.version != kKMeansStateVersion) bad();
-  if (h.d < 0 || h.d > kMaxDimension || h.rows < 0 || (h.rows > 0 && h.d == 0)) bad();
+  if (h.d < 0 || h.d > kMaxDimension || h.rows < 0 || (h.rows > 0 && h.d == 0) || h.k < 0) bad();
   const uint64_t left = size - sizeof h;
   if (h.options_len > left) bad();
   const uint64_t data = left - h.options_len;
@@ -128,7 +131,7 @@ std::unique_ptr<KMeansState> KMeansState::deserialize(const uint8_t* src, uint64
   if (h.d == 0 && data != 0) bad();
   auto st = std::make_unique<KMeansState>();
   const uint8_t* p = src + sizeof h;
-  st->options_json.assign(reinterpret_cast<const char*>(p), h.options_len);
+  st->options_bytes.assign(reinterpret_cast<const char*>(p), h.options_len);
   p += h.options_len;
   std::vector<float> row(static_cast<size_t>(h.d));
   for (int64_t r = 0; r < h.rows; ++r) {
@@ -138,13 +141,14 @@ std::unique_ptr<KMeansState> KMeansState::deserialize(const uint8_t* src, uint64
     st->add(row.data(), h.d);
   }
   st->rows_skipped = h.rows_skipped;
+  st->k = h.k;
   return st;
 }
 
 // ---------------------------------------------------------------- options
 
-KMeansOptions parse_kmeans_options(const std::string& json) {
-  OptionReader r(json, "kmeans");
+KMeansOptions parse_kmeans_options(const OptionList& options) {
+  OptionReader r(options, "kmeans");
   KMeansOptions o;
   if (!r.has("k")) fail(ErrorKind::InvalidParameter, "kmeans: option \"k\" (the number of clusters) is required");
   o.k = r.get_int("k", 0, 1, 1000000);
@@ -477,6 +481,35 @@ void canonical_row_order(std::vector<float>& x, int64_t n, int64_t d) {
   x.swap(sorted);
 }
 
+namespace {
+
+// The centred (or standardized) rows must keep every squared distance, and so the
+// float arithmetic of training and of cluster(), inside the range of real: the bound is
+// the sum over dimensions of the squared value range, in double.
+void require_distances_in_range(const std::vector<float>& X, int64_t n, int64_t d, bool standardized) {
+  double bound = 0;
+  for (int64_t j = 0; j < d; ++j) {
+    double lo = 0, hi = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double v = X[i * d + j];
+      if (!std::isfinite(v)) {
+        lo = -std::numeric_limits<double>::infinity();
+        break;
+      }
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+    bound += (hi - lo) * (hi - lo);
+  }
+  if (!(bound <= 1e37))
+    fail(ErrorKind::DataException,
+         std::string("kmeans: feature values are too large: distances between feature vectors exceed the range of "
+                     "real; scale the features down") +
+             (standardized ? "" : " or pass {\"standardize\": true}"));
+}
+
+}  // namespace
+
 void build_kmeans_model(KMeansState& state, const KMeansOptions& options, int threads, const CancelToken& cancel,
                         const std::function<void(const std::string&)>& log_line) {
   auto t0 = std::chrono::steady_clock::now();
@@ -510,6 +543,7 @@ void build_kmeans_model(KMeansState& state, const KMeansOptions& options, int th
   }
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < d; ++j) X[i * d + j] = (X[i * d + j] - fmean[j]) / fscale[j];
+  require_distances_in_range(X, n, d, options.standardize);
   cancel.check();
 
   KMeansResult res = kmeans_fit(X.data(), n, d, options, threads, cancel, log_line);

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "model_format.h"
+#include "options.h"
 #include "parallel.h"
 
 namespace recsys {
@@ -50,7 +51,10 @@ class KMeansState {
   std::vector<float> matrix() const;
   void clear();
 
-  std::string options_json;   // the options of the first row that had any
+  // The options of the first row that had any, as the SQL layer encoded them (opaque to
+  // the core; see TrainingState::options_bytes), and k, the aggregate's own argument.
+  std::string options_bytes;
+  int64_t k = 0;
   uint64_t rows_skipped = 0;  // rows with a NULL vector
 
   void merge(const KMeansState& other);  // DataException when the dimensions differ
@@ -82,7 +86,7 @@ struct KMeansOptions {
 };
 // Parses recsys.kmeans options ("k" required; "n_init", "max_iter", "tol", "seed",
 // "standardize", "verbose", "threads"); throws InvalidParameter naming the bad option.
-KMeansOptions parse_kmeans_options(const std::string& json);
+KMeansOptions parse_kmeans_options(const OptionList& options);
 
 struct KMeansResult {
   std::vector<float> centroids;   // k x d, in the (standardized) training space

@@ -20,8 +20,8 @@ const char* knn_similarity_name(KnnSimilarity s) {
   return "unknown";
 }
 
-ItemKnnOptions parse_item_knn_options(const std::string& json) {
-  OptionReader r(json, "train_item_knn");
+ItemKnnOptions parse_item_knn_options(const OptionList& options) {
+  OptionReader r(options, "train_item_knn");
   ItemKnnOptions o;
   const std::string sim = r.get_string("similarity", "cosine", {"cosine", "bm25", "tfidf"});
   o.similarity = sim == "bm25" ? KnnSimilarity::Bm25 : sim == "tfidf" ? KnnSimilarity::Tfidf : KnnSimilarity::Cosine;
@@ -170,6 +170,9 @@ NeighbourLists assemble(std::vector<std::vector<Scored>>& rows) {
 
 }  // namespace
 
+// One function of about 160 lines on purpose: the rank renumbering, the per-thread
+// accumulators and the two candidate paths (dense scan, touched list) share the hot
+// loop's state, and splitting them would pass that state through every call.
 NeighbourLists sparse_neighbours(const CsrMatrix& dim_items, const CsrMatrix& item_dims,
                                  const std::vector<float>& norms, float shrinkage, int64_t min_support, int64_t keep,
                                  const PairExtra* extra, int threads, const CancelToken& cancel) {
@@ -363,14 +366,18 @@ void build_item_knn_model(TrainingState& state, const ItemKnnOptions& options, i
   std::vector<uint32_t> user_order = state.users.sorted_order();
   std::vector<uint32_t> item_order = state.items.sorted_order();
   CsrMatrix ui = build_interaction_matrix(state, KeyInterner::invert(user_order), KeyInterner::invert(item_order),
-                                          cancel);
+                                          cancel, "train_item_knn");
   state.log.clear();
+  if (ui.nnz() == 0) return;  // every weight summed to 0: no usable row, NULL
   const int64_t nu = ui.rows, ni = ui.cols;
   if (ni > INT32_MAX || nu > INT32_MAX) fail(ErrorKind::ProgramLimit, "train_item_knn: too many users or items");
   uint64_t negatives = 0;
   for (float w : ui.values) negatives += w < 0;
 
   CsrMatrix wui = knn_weighted_matrix(ui, options);
+  // Weights beyond 2^40 are scaled by a power of two: the cosine is unchanged (bit for
+  // bit) and the norms and their products stay inside the float range.
+  const double sim_scale = scale_into_safe_range(wui.values, 40);
   CsrMatrix wiu = transpose(wui);
   cancel.check();
   if (options.verbose)
@@ -395,6 +402,9 @@ void build_item_knn_model(TrainingState& state, const ItemKnnOptions& options, i
     for (size_t k = 0; k < ui.values.size(); ++k)
       user_weights[k] = ui.values[k] > 0 ? (options.binary ? 1.0f : ui.values[k]) : 0.0f;
   }
+  // recommend sums weight x similarity over a user's items: the same safe range (one
+  // user's scores keep their order).
+  const double seen_scale = scale_into_safe_range(user_weights, 100);
   wui = CsrMatrix();
   wiu = CsrMatrix();
 
@@ -420,7 +430,10 @@ void build_item_knn_model(TrainingState& state, const ItemKnnOptions& options, i
             ", \"store_seen\": " + (options.store_seen ? "true" : "false") + ", \"rows\": " + std::to_string(rows_in) +
             ", \"rows_skipped\": " + std::to_string(state.rows_skipped) +
             ", \"negative_pairs\": " + std::to_string(negatives) +
-            ", \"neighbour_pairs\": " + std::to_string(pairs) + "}";
+            ", \"neighbour_pairs\": " + std::to_string(pairs);
+  if (sim_scale != 1.0) params += ", \"weight_scale\": " + json_number(sim_scale);
+  if (seen_scale != 1.0) params += ", \"seen_weight_scale\": " + json_number(seen_scale);
+  params += "}";
   builder->add(SectionTag::Params, std::vector<uint8_t>(params.begin(), params.end()));
   builder->add(SectionTag::UserKeys, state.users.dictionary_bytes(user_order));
   builder->add(SectionTag::ItemKeys, state.items.dictionary_bytes(item_order));

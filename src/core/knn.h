@@ -70,7 +70,7 @@ struct ItemKnnOptions {
 // Parses train_item_knn options ("similarity", "k1", "b", "shrinkage", "min_support",
 // "neighbours", "binary", "store_seen", "verbose", "threads"); throws InvalidParameter
 // naming the bad option.
-ItemKnnOptions parse_item_knn_options(const std::string& json);
+ItemKnnOptions parse_item_knn_options(const OptionList& options);
 
 // Leaves a ModelKind::ItemKnn model in state.result: Params, UserKeys, ItemKeys,
 // NeighbourIndptr/Indices/Scores, ItemPopularity, PopularOrder and, if store_seen,

@@ -8,12 +8,10 @@
 #include <cstring>
 #include <memory>
 #include <thread>
-#ifdef __AVX__
-#include <immintrin.h>
-#endif
 
 #include "options.h"
 #include "serving.h"
+#include "simd8.h"
 #include "training.h"
 
 namespace recsys {
@@ -29,49 +27,13 @@ const char* lr_schedule_name(LrSchedule s) {
 
 namespace {
 
-// ---- Small SIMD layer (GCC/Clang vector extensions, 8 floats = one AVX register).
-typedef float v8f __attribute__((vector_size(32)));
-// These vectors never cross an ABI boundary (internal inline helpers), so the warning
-// that passing them changes the ABI on targets without AVX does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
+// The shared 8-float SIMD layer (simd8.h); rows are padded to blocks of 8, so a dot
+// product has no scalar tail.
+using namespace simd;  // NOLINT(google-build-using-namespace): the 8-float helpers
 
-inline v8f load8(const float* p) {
-  v8f v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store8(float* p, v8f v) { std::memcpy(p, &v, sizeof v); }
-inline v8f splat8(float s) { return v8f{s, s, s, s, s, s, s, s}; }
-inline v8f fmadd8(v8f a, v8f b, v8f c) {
-#ifdef __FMA__
-  return _mm256_fmadd_ps(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
-inline float hsum8(v8f v) {
-#ifdef __AVX__
-  __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-  return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
-#else
-  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
-#endif
-}
-
-// a.b over nv vectors of 8 (rows are padded, so there is no scalar tail). V > 0 fixes
-// nv at compile time.
 template <int V>
 inline float dot_padded(const float* __restrict a, const float* __restrict b, int nv) {
-  if (V > 0) nv = V;
-  v8f acc0 = v8f{}, acc1 = v8f{};
-  int q = 0;
-  for (; q + 1 < nv; q += 2) {
-    acc0 = fmadd8(load8(a + 8 * q), load8(b + 8 * q), acc0);
-    acc1 = fmadd8(load8(a + 8 * q + 8), load8(b + 8 * q + 8), acc1);
-  }
-  if (q < nv) acc0 = fmadd8(load8(a + 8 * q), load8(b + 8 * q), acc0);
-  return hsum8(acc0 + acc1);
+  return simd::dot8_blocks<V>(a, b, nv);
 }
 
 // ---- Seeded random streams: every stream is keyed by (seed, purpose, index), so no
@@ -420,38 +382,14 @@ double predict_pair(const ModelView& model, int64_t user, int64_t item) {
                         ki && Q && f > 0 ? Q + item * f : nullptr, ki && ib ? ib + item : nullptr);
 }
 
-MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads, const CancelToken& cancel,
-                        const std::function<void(const MfEpochStats&)>& on_epoch) {
-  validate_params(params);
-  check_csr(m, "train_mf");
-  threads = resolve_threads(threads);
-  cancel.check();
-  const int f = params.factors;
-  const int fp = static_cast<int>(align_up(static_cast<uint64_t>(f), 8));
-  const int B = params.blocks > 0 ? params.blocks : std::max(16, 2 * threads);
-  const int64_t nu = m.rows, ni = m.cols, nnz = m.nnz();
+namespace {
+
+// train_biased_mf, phase 1: the holdout, exactly round(fraction * nnz) ratings (at least
+// 1, and at least 1 left for training) chosen by selection sampling (Knuth's algorithm
+// S) in CSR order. Returns the number held out.
+int64_t select_holdout(int64_t nnz, const MfParams& params, std::vector<uint8_t>& held) {
   const uint64_t seed = params.seed;
-  const float init_scale =
-      params.init_scale > 0 ? params.init_scale : static_cast<float>(0.1 / std::sqrt(std::max(f, 1)));
-
-  MfModel out;
-  out.factors = f;
-  out.n_users = nu;
-  out.n_items = ni;
-  out.blocks = B;
-
-  // Range of the ratings.
-  if (nnz > 0) {
-    out.rating_min = out.rating_max = m.values[0];
-    for (float v : m.values) {
-      out.rating_min = std::min<double>(out.rating_min, v);
-      out.rating_max = std::max<double>(out.rating_max, v);
-    }
-  }
-
-  // Holdout: exactly round(fraction * nnz) ratings (at least 1, and at least 1 left for
-  // training) chosen by selection sampling (Knuth's algorithm S) in CSR order.
-  std::vector<uint8_t> held(static_cast<size_t>(nnz), 0);
+  held.assign(static_cast<size_t>(nnz), 0);
   int64_t n_hold = 0;
   if (params.holdout_fraction > 0 && nnz >= 2) {
     n_hold = std::min<int64_t>(nnz - 1, std::max<int64_t>(1, std::llround(params.holdout_fraction * nnz)));
@@ -464,48 +402,48 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
       }
     }
   }
-  const int64_t n_train = nnz - n_hold;
-  out.train_ratings = n_train;
-  out.validation_ratings = n_hold;
+  return n_hold;
+}
 
-  double sum = 0;
-  for (int64_t k = 0; k < nnz; ++k)
-    if (!held[k]) sum += m.values[k];
-  const double mu = n_train > 0 ? sum / static_cast<double>(n_train) : 0.0;
-  out.global_mean = mu;
-  // Training runs on standardized ratings (r - μ) / σ (σ = the standard deviation of the
-  // training ratings, 1 if they are all equal), as LibMF does, so learning rates and
-  // penalties mean the same on any rating scale. In these units b' = b / σ and
-  // p' = p / sqrt(σ), q' = q / sqrt(σ); the output is converted back.
-  double var = 0;
-  for (int64_t k = 0; k < nnz; ++k)
-    if (!held[k]) var += (m.values[k] - mu) * (m.values[k] - mu);
-  double sigma = n_train > 0 ? std::sqrt(var / static_cast<double>(n_train)) : 0.0;
-  if (!(sigma > 1e-12) || !std::isfinite(sigma)) sigma = 1.0;
-  const float inv_sigma = static_cast<float>(1.0 / sigma);
-  cancel.check();
+// Phase 2: the grid of B x B blocks of training ratings (and the validation ratings).
+struct MfGrid {
+  std::vector<int32_t> uperm, upos, ipos;
+  std::vector<int64_t> start;  // per block, into train
+  std::vector<Rating> train, valid;
+};
 
+MfGrid build_grid(const CsrMatrix& m, std::vector<uint8_t>& held, int64_t n_train, int64_t n_hold, double mu,
+                  float inv_sigma, int B, uint64_t seed, int threads, const CancelToken& cancel) {
+  const int64_t nu = m.rows, ni = m.cols;
+  MfGrid g;
   // The grid. Users and items are renumbered by seeded random permutations (internal
   // index = position in the permutation), and internal row r belongs to block r * B / n,
   // so a block's rows are a contiguous range of the factor matrices. Ratings are grouped
   // by block (row block * B + column block); within a block by internal user (ascending,
   // so the user rows stream through memory, as LibMF does), each user's ratings in an
   // order shuffled from the seed.
-  const std::vector<int32_t> uperm = permutation(nu, seed, kUserSpread), iperm = permutation(ni, seed, kItemSpread);
-  const std::vector<int32_t> upos = inverse(uperm), ipos = inverse(iperm);
+  g.uperm = permutation(nu, seed, kUserSpread);
+  const std::vector<int32_t> iperm = permutation(ni, seed, kItemSpread);
+  g.upos = inverse(g.uperm);
+  g.ipos = inverse(iperm);
+  const std::vector<int32_t>& uperm = g.uperm;
+  const std::vector<int32_t>& upos = g.upos;
+  const std::vector<int32_t>& ipos = g.ipos;
   std::vector<int32_t> user_block(static_cast<size_t>(nu)), item_block(static_cast<size_t>(ni));
   for (int64_t u = 0; u < nu; ++u) user_block[u] = static_cast<int32_t>((static_cast<int64_t>(upos[u]) * B) / nu);
   for (int64_t i = 0; i < ni; ++i) item_block[i] = static_cast<int32_t>((static_cast<int64_t>(ipos[i]) * B) / ni);
   const int64_t n_blocks = static_cast<int64_t>(B) * B;
-  std::vector<int64_t> start(static_cast<size_t>(n_blocks) + 1, 0);
+  std::vector<int64_t>& start = g.start;
+  start.assign(static_cast<size_t>(n_blocks) + 1, 0);
   for (int64_t u = 0; u < nu; ++u) {
     int64_t* row = start.data() + static_cast<int64_t>(user_block[u]) * B + 1;
     for (int64_t k = m.indptr[u]; k < m.indptr[u + 1]; ++k)
       if (!held[k]) ++row[item_block[m.indices[k]]];
   }
   for (int64_t b = 0; b < n_blocks; ++b) start[b + 1] += start[b];
-  std::vector<Rating> train(static_cast<size_t>(n_train));
-  std::vector<Rating> valid;
+  std::vector<Rating>& train = g.train;
+  std::vector<Rating>& valid = g.valid;
+  train.resize(static_cast<size_t>(n_train));
   valid.reserve(static_cast<size_t>(n_hold));
   {
     std::vector<int64_t> fill(start.begin(), start.end() - 1);
@@ -541,6 +479,162 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
     }
   });
 
+  return g;
+}
+
+// Phase 3: per-visit factor regularization, lambda_f * n^-alpha for a user / item with n
+// training ratings.
+void visit_regularization(const std::vector<Rating>& train, int64_t nu, int64_t ni, const MfParams& params,
+                          std::vector<float>& reg_u, std::vector<float>& reg_i) {
+  reg_u.resize(static_cast<size_t>(nu));
+  reg_i.resize(static_cast<size_t>(ni));
+  std::vector<int64_t> nu_count(static_cast<size_t>(nu), 0), ni_count(static_cast<size_t>(ni), 0);
+  for (const Rating& x : train) {
+    ++nu_count[x.u];
+    ++ni_count[x.i];
+  }
+  const double alpha = params.reg_exponent;
+  for (int64_t u = 0; u < nu; ++u)
+    reg_u[u] = static_cast<float>(params.reg_factors * std::pow(std::max<double>(1, nu_count[u]), -alpha));
+  for (int64_t i = 0; i < ni; ++i)
+    reg_i[i] = static_cast<float>(params.reg_factors * std::pow(std::max<double>(1, ni_count[i]), -alpha));
+}
+
+// Phase 4, one epoch: the B rounds over the grid, each block's squared error in block_sq.
+void run_epoch_rounds(int B, int workers, const MfGrid& grid, std::vector<Rating>& train, BlockKernel kernel,
+                      const SgdArgs& args, std::vector<double>& block_sq, std::atomic<int>* row_done,
+                      std::atomic<int>* col_done, const CancelToken& cancel) {
+  const int64_t n_blocks = static_cast<int64_t>(B) * B;
+  const std::vector<int64_t>& start = grid.start;
+  // The B rounds of the epoch. Tickets 0 .. B*B-1 are handed out in round order; ticket
+  // (r, t) is block (t, (t + r) mod B), which may start once row block t and column
+  // block (t + r) mod B have finished round r - 1. That is all a barrier after each
+  // round would guarantee for this block (each row and column block still sees its
+  // rounds in order, and a block touches nothing else), so the result is the same as
+  // with a barrier, while a slow block holds up only the two blocks that need it. The
+  // holder of the lowest unfinished ticket never waits, so this always progresses,
+  // also when parallel_for runs fewer threads than asked.
+  for (int b = 0; b < B; ++b) {
+    row_done[b].store(0, std::memory_order_relaxed);
+    col_done[b].store(0, std::memory_order_relaxed);
+  }
+  std::atomic<int64_t> next_ticket{0};
+  parallel_for(workers, workers, cancel, [&](int64_t, int) {
+    for (;;) {
+      if (cancel.cancelled()) return;
+      const int64_t ticket = next_ticket.fetch_add(1, std::memory_order_relaxed);
+      if (ticket >= n_blocks) return;
+      const int r = static_cast<int>(ticket / B), t = static_cast<int>(ticket % B), c = (t + r) % B;
+      for (int spins = 0; row_done[t].load(std::memory_order_acquire) < r ||
+                          col_done[c].load(std::memory_order_acquire) < r;
+           ++spins) {
+        if (cancel.cancelled()) return;
+        if (spins < 256)
+          cpu_relax();
+        else
+          std::this_thread::yield();
+      }
+      const int64_t b = static_cast<int64_t>(t) * B + c;
+      block_sq[b] = kernel(train.data() + start[b], start[b + 1] - start[b], args);
+      row_done[t].store(r + 1, std::memory_order_release);
+      col_done[c].store(r + 1, std::memory_order_release);
+    }
+  });
+}
+
+// Phase 5: the output in the caller's numbering and units, without padding.
+void write_mf_output(MfModel& out, std::vector<float>& P, const std::vector<float>& Q, const std::vector<float>& bu,
+                     const std::vector<float>& bi, const MfGrid& grid, double sigma, int f, int fp) {
+  const int64_t nu = out.n_users, ni = out.n_items;
+  const std::vector<int32_t>& upos = grid.upos;
+  const std::vector<int32_t>& ipos = grid.ipos;
+  for (float v : bu)
+    if (!std::isfinite(v)) fail(ErrorKind::InvalidParameter, "train_mf: training diverged; lower learning_rate");
+  for (float v : bi)
+    if (!std::isfinite(v)) fail(ErrorKind::InvalidParameter, "train_mf: training diverged; lower learning_rate");
+
+  out.user_factors.resize(static_cast<size_t>(nu) * f);
+  out.item_factors.resize(static_cast<size_t>(ni) * f);
+  out.user_bias.resize(static_cast<size_t>(nu));
+  out.item_bias.resize(static_cast<size_t>(ni));
+  const float root = static_cast<float>(std::sqrt(sigma));
+  for (int64_t u = 0; u < nu; ++u) {
+    const float* src = P.data() + static_cast<int64_t>(upos[u]) * fp;
+    for (int j = 0; j < f; ++j) out.user_factors[u * f + j] = src[j] * root;
+    out.user_bias[u] = static_cast<float>(bu[upos[u]] * sigma);
+  }
+  P = {};
+  for (int64_t i = 0; i < ni; ++i) {
+    const float* src = Q.data() + static_cast<int64_t>(ipos[i]) * fp;
+    for (int j = 0; j < f; ++j) out.item_factors[i * f + j] = src[j] * root;
+    out.item_bias[i] = static_cast<float>(bi[ipos[i]] * sigma);
+  }
+  for (float v : out.user_factors)
+    if (!std::isfinite(v)) fail(ErrorKind::InvalidParameter, "train_mf: training diverged; lower learning_rate");
+  for (float v : out.item_factors)
+    if (!std::isfinite(v)) fail(ErrorKind::InvalidParameter, "train_mf: training diverged; lower learning_rate");
+}
+
+}  // namespace
+
+MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads, const CancelToken& cancel,
+                        const std::function<void(const MfEpochStats&)>& on_epoch) {
+  validate_params(params);
+  check_csr(m, "train_mf");
+  threads = resolve_threads(threads);
+  cancel.check();
+  const int f = params.factors;
+  const int fp = static_cast<int>(align_up(static_cast<uint64_t>(f), 8));
+  const int B = params.blocks > 0 ? params.blocks : std::max(16, 2 * threads);
+  const int64_t nu = m.rows, ni = m.cols, nnz = m.nnz();
+  const uint64_t seed = params.seed;
+  const float init_scale =
+      params.init_scale > 0 ? params.init_scale : static_cast<float>(0.1 / std::sqrt(std::max(f, 1)));
+
+  MfModel out;
+  out.factors = f;
+  out.n_users = nu;
+  out.n_items = ni;
+  out.blocks = B;
+
+  // Range of the ratings.
+  if (nnz > 0) {
+    out.rating_min = out.rating_max = m.values[0];
+    for (float v : m.values) {
+      out.rating_min = std::min<double>(out.rating_min, v);
+      out.rating_max = std::max<double>(out.rating_max, v);
+    }
+  }
+
+  std::vector<uint8_t> held;
+  const int64_t n_hold = select_holdout(nnz, params, held);
+  const int64_t n_train = nnz - n_hold;
+  out.train_ratings = n_train;
+  out.validation_ratings = n_hold;
+
+  double sum = 0;
+  for (int64_t k = 0; k < nnz; ++k)
+    if (!held[k]) sum += m.values[k];
+  const double mu = n_train > 0 ? sum / static_cast<double>(n_train) : 0.0;
+  out.global_mean = mu;
+  // Training runs on standardized ratings (r - μ) / σ (σ = the standard deviation of the
+  // training ratings, 1 if they are all equal), as LibMF does, so learning rates and
+  // penalties mean the same on any rating scale. In these units b' = b / σ and
+  // p' = p / sqrt(σ), q' = q / sqrt(σ); the output is converted back.
+  double var = 0;
+  for (int64_t k = 0; k < nnz; ++k)
+    if (!held[k]) var += (m.values[k] - mu) * (m.values[k] - mu);
+  double sigma = n_train > 0 ? std::sqrt(var / static_cast<double>(n_train)) : 0.0;
+  if (!(sigma > 1e-12) || !std::isfinite(sigma)) sigma = 1.0;
+  const float inv_sigma = static_cast<float>(1.0 / sigma);
+  cancel.check();
+
+  MfGrid grid = build_grid(m, held, n_train, n_hold, mu, inv_sigma, B, seed, threads, cancel);
+  held = {};
+  std::vector<Rating>& train = grid.train;
+  const std::vector<Rating>& valid = grid.valid;
+  const int64_t n_blocks = static_cast<int64_t>(B) * B;
+
   // Parameters.
   std::vector<float> P(static_cast<size_t>(nu) * fp), Q(static_cast<size_t>(ni) * fp);
   std::vector<float> bu(static_cast<size_t>(nu), 0.0f), bi(static_cast<size_t>(ni), 0.0f);
@@ -558,20 +652,8 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
   double best_rmse = std::numeric_limits<double>::infinity();
   int best_epoch = 0;
 
-  // Per-visit factor regularization: λ_f * n^-α for a user / item with n training ratings.
-  std::vector<float> reg_u(static_cast<size_t>(nu)), reg_i(static_cast<size_t>(ni));
-  {
-    std::vector<int64_t> nu_count(static_cast<size_t>(nu), 0), ni_count(static_cast<size_t>(ni), 0);
-    for (const Rating& x : train) {
-      ++nu_count[x.u];
-      ++ni_count[x.i];
-    }
-    const double alpha = params.reg_exponent;
-    for (int64_t u = 0; u < nu; ++u)
-      reg_u[u] = static_cast<float>(params.reg_factors * std::pow(std::max<double>(1, nu_count[u]), -alpha));
-    for (int64_t i = 0; i < ni; ++i)
-      reg_i[i] = static_cast<float>(params.reg_factors * std::pow(std::max<double>(1, ni_count[i]), -alpha));
-  }
+  std::vector<float> reg_u, reg_i;
+  visit_regularization(train, nu, ni, params, reg_u, reg_i);
   const BlockKernel kernel = kernel_for(fp, adagrad);
   SgdArgs args{P.data(), Q.data(), bu.data(), bi.data(), gu.data(), gi.data(), gbu.data(), gbi.data(),
                reg_u.data(), reg_i.data(), fp, f, 0.0f, 0, 0, params.reg_factors, params.reg_bias};
@@ -594,40 +676,7 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
         params.schedule == LrSchedule::Decay ? 1.0f / (1.0f + params.lr_decay * static_cast<float>(epoch - 1)) : 1.0f;
     args.lr = params.learning_rate * scale;
     args.lr_b = lr_b0 * scale;
-    // The B rounds of the epoch. Tickets 0 .. B*B-1 are handed out in round order; ticket
-    // (r, t) is block (t, (t + r) mod B), which may start once row block t and column
-    // block (t + r) mod B have finished round r - 1. That is all a barrier after each
-    // round would guarantee for this block (each row and column block still sees its
-    // rounds in order, and a block touches nothing else), so the result is the same as
-    // with a barrier, while a slow block holds up only the two blocks that need it. The
-    // holder of the lowest unfinished ticket never waits, so this always progresses,
-    // also when parallel_for runs fewer threads than asked.
-    for (int b = 0; b < B; ++b) {
-      row_done[b].store(0, std::memory_order_relaxed);
-      col_done[b].store(0, std::memory_order_relaxed);
-    }
-    std::atomic<int64_t> next_ticket{0};
-    parallel_for(workers, workers, cancel, [&](int64_t, int) {
-      for (;;) {
-        if (cancel.cancelled()) return;
-        const int64_t ticket = next_ticket.fetch_add(1, std::memory_order_relaxed);
-        if (ticket >= n_blocks) return;
-        const int r = static_cast<int>(ticket / B), t = static_cast<int>(ticket % B), c = (t + r) % B;
-        for (int spins = 0; row_done[t].load(std::memory_order_acquire) < r ||
-                            col_done[c].load(std::memory_order_acquire) < r;
-             ++spins) {
-          if (cancel.cancelled()) return;
-          if (spins < 256)
-            cpu_relax();
-          else
-            std::this_thread::yield();
-        }
-        const int64_t b = static_cast<int64_t>(t) * B + c;
-        block_sq[b] = kernel(train.data() + start[b], start[b + 1] - start[b], args);
-        row_done[t].store(r + 1, std::memory_order_release);
-        col_done[c].store(r + 1, std::memory_order_release);
-      }
-    });
+    run_epoch_rounds(B, workers, grid, train, kernel, args, block_sq, row_done.get(), col_done.get(), cancel);
     cancel.check();
     double sq = 0;
     for (double s : block_sq) sq += s;
@@ -674,32 +723,7 @@ MfModel train_biased_mf(const CsrMatrix& m, const MfParams& params, int threads,
   out.best_epoch = best_epoch;
   if (n_hold > 0 && best_epoch > 0) out.validation_rmse = best_rmse;
 
-  for (float v : bu)
-    if (!std::isfinite(v)) fail(ErrorKind::InvalidParameter, "train_mf: training diverged; lower learning_rate");
-  for (float v : bi)
-    if (!std::isfinite(v)) fail(ErrorKind::InvalidParameter, "train_mf: training diverged; lower learning_rate");
-
-  // Output in the caller's numbering and units, without padding.
-  out.user_factors.resize(static_cast<size_t>(nu) * f);
-  out.item_factors.resize(static_cast<size_t>(ni) * f);
-  out.user_bias.resize(static_cast<size_t>(nu));
-  out.item_bias.resize(static_cast<size_t>(ni));
-  const float root = static_cast<float>(std::sqrt(sigma));
-  for (int64_t u = 0; u < nu; ++u) {
-    const float* src = P.data() + static_cast<int64_t>(upos[u]) * fp;
-    for (int j = 0; j < f; ++j) out.user_factors[u * f + j] = src[j] * root;
-    out.user_bias[u] = static_cast<float>(bu[upos[u]] * sigma);
-  }
-  P = {};
-  for (int64_t i = 0; i < ni; ++i) {
-    const float* src = Q.data() + static_cast<int64_t>(ipos[i]) * fp;
-    for (int j = 0; j < f; ++j) out.item_factors[i * f + j] = src[j] * root;
-    out.item_bias[i] = static_cast<float>(bi[ipos[i]] * sigma);
-  }
-  for (float v : out.user_factors)
-    if (!std::isfinite(v)) fail(ErrorKind::InvalidParameter, "train_mf: training diverged; lower learning_rate");
-  for (float v : out.item_factors)
-    if (!std::isfinite(v)) fail(ErrorKind::InvalidParameter, "train_mf: training diverged; lower learning_rate");
+  write_mf_output(out, P, Q, bu, bi, grid, sigma, f, fp);
   return out;
 }
 
@@ -820,8 +844,8 @@ CsrMatrix build_rating_matrix(const TrainingState& state, const std::vector<uint
   return m;
 }
 
-MfTrainingOptions parse_mf_options(const std::string& json) {
-  OptionReader r(json, "train_mf");
+MfTrainingOptions parse_mf_options(const OptionList& options) {
+  OptionReader r(options, "train_mf");
   const MfParams d;
   MfTrainingOptions o;
   MfParams& p = o.mf;
@@ -850,8 +874,8 @@ MfTrainingOptions parse_mf_options(const std::string& json) {
   return o;
 }
 
-BaselineTrainingOptions parse_baseline_options(const std::string& json) {
-  OptionReader r(json, "train_baseline");
+BaselineTrainingOptions parse_baseline_options(const OptionList& options) {
+  OptionReader r(options, "train_baseline");
   const BaselineParams d;
   BaselineTrainingOptions o;
   o.baseline.epochs = static_cast<int>(r.get_int("epochs", d.epochs, 0, 100000));
@@ -963,6 +987,8 @@ void build_mf_model(TrainingState& state, const MfTrainingOptions& options, int 
     log_line(buf);
   });
   cancel.check();
+  check_factor_range(model.user_factors.data(), model.n_users, model.item_factors.data(), model.n_items,
+                     model.factors, "train_mf");
   if (options.verbose && model.validation_ratings > 0)
     log_line("train_mf: kept epoch " + std::to_string(model.best_epoch) + " (validation RMSE " +
              json_number(model.validation_rmse) + ")");

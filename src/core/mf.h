@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "model_format.h"
+#include "options.h"
 #include "parallel.h"
 #include "sparse.h"
 
@@ -173,7 +174,7 @@ struct MfTrainingOptions {
 // "blocks", "store_seen", "verbose", "threads"; throws InvalidParameter naming the bad
 // option. Fills init_scale (0.1 / sqrt(factors)) and bias_learning_rate
 // (learning_rate / 4) when not given.
-MfTrainingOptions parse_mf_options(const std::string& json);
+MfTrainingOptions parse_mf_options(const OptionList& options);
 
 struct BaselineTrainingOptions {
   BaselineParams baseline;
@@ -183,7 +184,7 @@ struct BaselineTrainingOptions {
 };
 // Parses train_baseline options: "epochs", "reg_user", "reg_item", "store_seen",
 // "verbose", "threads".
-BaselineTrainingOptions parse_baseline_options(const std::string& json);
+BaselineTrainingOptions parse_baseline_options(const OptionList& options);
 
 // Runs the whole pipeline on the state and leaves a ModelKind::BiasedMf model in
 // state.result. log_line receives progress lines (when verbose). Sections: Params (JSON:

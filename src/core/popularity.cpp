@@ -4,12 +4,13 @@
 #include <cstring>
 
 #include "options.h"
+#include "training.h"
 #include "serving.h"
 
 namespace recsys {
 
-PopularityOptions parse_popularity_options(const std::string& json) {
-  OptionReader r(json, "train_popularity");
+PopularityOptions parse_popularity_options(const OptionList& options) {
+  OptionReader r(options, "train_popularity");
   PopularityOptions o;
   o.by_weight = r.get_string("measure", "users", {"users", "weight"}) == "weight";
   o.store_seen = r.get_bool("store_seen", true);
@@ -24,12 +25,16 @@ void build_popularity_model(TrainingState& state, const PopularityOptions& optio
   std::vector<uint32_t> user_order = state.users.sorted_order();
   std::vector<uint32_t> item_order = state.items.sorted_order();
   CsrMatrix ui = build_interaction_matrix(state, KeyInterner::invert(user_order), KeyInterner::invert(item_order),
-                                          cancel);
+                                          cancel, "train_popularity");
   state.log.clear();
+  if (ui.nnz() == 0) return;  // every weight summed to 0: no usable row, NULL
   const int64_t ni = ui.cols;
   std::vector<double> pop(static_cast<size_t>(ni), 0.0);
   for (int64_t k = 0; k < ui.nnz(); ++k)
     if (ui.values[k] > 0) pop[ui.indices[k]] += options.by_weight ? ui.values[k] : 1.0;
+  // Sums by weight beyond real are brought into range by a power of two (the order and
+  // the ratios are kept; recorded as "weight_scale").
+  const double scale = scale_into_safe_range(pop, 126);
   std::vector<float> popularity(pop.begin(), pop.end());
 
   auto builder = std::make_unique<ModelBuilder>();
@@ -45,7 +50,8 @@ void build_popularity_model(TrainingState& state, const PopularityOptions& optio
   std::string params = std::string("{\"measure\": ") + (options.by_weight ? "\"weight\"" : "\"users\"") +
                        ", \"store_seen\": " + (options.store_seen ? "true" : "false") +
                        ", \"rows\": " + std::to_string(rows_in) +
-                       ", \"rows_skipped\": " + std::to_string(state.rows_skipped) + "}";
+                       ", \"rows_skipped\": " + std::to_string(state.rows_skipped) +
+                       (scale != 1.0 ? ", \"weight_scale\": " + json_number(scale) : std::string()) + "}";
   builder->add(SectionTag::Params, std::vector<uint8_t>(params.begin(), params.end()));
   builder->add(SectionTag::UserKeys, state.users.dictionary_bytes(user_order));
   builder->add(SectionTag::ItemKeys, state.items.dictionary_bytes(item_order));

@@ -13,9 +13,11 @@ namespace recsys {
 struct PopularityOptions {
   bool by_weight = false;  // rank by total positive weight instead of number of users
   bool store_seen = true;
+  bool verbose = false;  // not options of train_popularity: the fields every trainer's options have
+  int threads = 0;
 };
 // Parses train_popularity options: "measure": "users" | "weight", "store_seen".
-PopularityOptions parse_popularity_options(const std::string& json);
+PopularityOptions parse_popularity_options(const OptionList& options);
 
 // Leaves a ModelKind::Popularity model in state.result: Params, UserKeys, ItemKeys,
 // ItemPopularity, PopularOrder and (if store_seen) UserItems.

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 #include "options.h"
 #include "serving.h"
@@ -46,7 +47,7 @@ void TrainingState::merge(const TrainingState& other) {
   other.log.for_each_chunk([&](const Triplet* t, uint64_t count) {
     for (uint64_t k = 0; k < count; ++k) log.add(umap[t[k].user], imap[t[k].item], t[k].weight);
   });
-  if (options_json.empty()) options_json = other.options_json;
+  if (options_bytes.empty()) options_bytes = other.options_bytes;
   rows_skipped += other.rows_skipped;
 }
 
@@ -63,7 +64,7 @@ struct StateHeader {
 }  // namespace
 
 uint64_t TrainingState::serialized_size() const {
-  return sizeof(StateHeader) + options_json.size() + users.state_size() + items.state_size() +
+  return sizeof(StateHeader) + options_bytes.size() + users.state_size() + items.state_size() +
          log.size() * sizeof(Triplet);
 }
 
@@ -77,11 +78,11 @@ void TrainingState::serialize(uint8_t* dst) const {
   h.item_oid = item_type_oid;
   h.rows = log.size();
   h.rows_skipped = rows_skipped;
-  h.options_len = options_json.size();
+  h.options_len = options_bytes.size();
   std::memcpy(dst, &h, sizeof h);
   dst += sizeof h;
-  if (!options_json.empty()) std::memcpy(dst, options_json.data(), options_json.size());
-  dst += options_json.size();
+  if (!options_bytes.empty()) std::memcpy(dst, options_bytes.data(), options_bytes.size());
+  dst += options_bytes.size();
   dst = users.write_state(dst);
   dst = items.write_state(dst);
   log.for_each_chunk([&](const Triplet* t, uint64_t count) {
@@ -102,7 +103,7 @@ std::unique_ptr<TrainingState> TrainingState::deserialize(const uint8_t* src, ui
   if (h.options_len > static_cast<uint64_t>(end - src)) bad();
   auto st = std::make_unique<TrainingState>(static_cast<KeyKind>(h.user_kind), h.user_oid,
                                             static_cast<KeyKind>(h.item_kind), h.item_oid);
-  st->options_json.assign(reinterpret_cast<const char*>(src), h.options_len);
+  st->options_bytes.assign(reinterpret_cast<const char*>(src), h.options_len);
   src += h.options_len;
   src = st->users.read_state(src, end);
   src = st->items.read_state(src, end);
@@ -119,7 +120,8 @@ std::unique_ptr<TrainingState> TrainingState::deserialize(const uint8_t* src, ui
 }
 
 CsrMatrix build_interaction_matrix(const TrainingState& state, const std::vector<uint32_t>& user_rank,
-                                   const std::vector<uint32_t>& item_rank, const CancelToken& cancel) {
+                                   const std::vector<uint32_t>& item_rank, const CancelToken& cancel,
+                                   const char* trainer) {
   const uint64_t n = state.log.size();
   const int64_t rows = static_cast<int64_t>(user_rank.size());
   CsrMatrix m;
@@ -173,6 +175,10 @@ CsrMatrix build_interaction_matrix(const TrainingState& state, const std::vector
         const int32_t item = it->first;
         double sum = 0;
         for (; it != row.end() && it->first == item; ++it) sum += it->second;
+        if (!(std::fabs(sum) <= std::numeric_limits<float>::max()))
+          fail(ErrorKind::DataException, std::string(trainer) + ": the weights of one (user, item) pair sum to " +
+                                             json_number(sum) +
+                                             ", beyond the range of real (weights too large); scale the weights down");
         if (sum != 0.0) {
           idx[out] = item;
           val[out] = static_cast<float>(sum);
@@ -191,8 +197,61 @@ CsrMatrix build_interaction_matrix(const TrainingState& state, const std::vector
   return m;
 }
 
-AlsTrainingOptions parse_als_options(const std::string& json) {
-  OptionReader r(json, "train_als");
+namespace {
+
+template <class T>
+double scale_values(std::vector<T>& values, int max_exponent) {
+  double largest = 0;
+  for (T v : values) largest = std::max(largest, std::fabs(static_cast<double>(v)));
+  if (!(largest > std::ldexp(1.0, max_exponent)) || !std::isfinite(largest)) return 1.0;
+  int e = 0;
+  (void)std::frexp(largest, &e);  // largest < 2^e
+  const double factor = std::ldexp(1.0, max_exponent - e);
+  for (T& v : values) v = static_cast<T>(static_cast<double>(v) * factor);
+  return factor;
+}
+
+}  // namespace
+
+double scale_into_safe_range(std::vector<float>& values, int max_exponent) {
+  return scale_values(values, max_exponent);
+}
+double scale_into_safe_range(std::vector<double>& values, int max_exponent) {
+  return scale_values(values, max_exponent);
+}
+
+void check_factor_range(const float* user_factors, int64_t n_users, const float* item_factors, int64_t n_items,
+                        int factors, const char* trainer) {
+  auto largest_norm = [&](const float* m, int64_t rows) {
+    double best = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      double s = 0;
+      for (int j = 0; j < factors; ++j) s += static_cast<double>(m[r * factors + j]) * m[r * factors + j];
+      if (!std::isfinite(s)) return std::numeric_limits<double>::infinity();
+      best = std::max(best, s);
+    }
+    return std::sqrt(best);
+  };
+  const double bound = largest_norm(user_factors, n_users) * largest_norm(item_factors, n_items);
+  // Scores are sums of float products: keep a margin below the float limit.
+  if (!(bound <= 1e36))
+    fail(ErrorKind::DataException,
+         std::string(trainer) + ": the learned factors overflow the range of real (weights too large for the float "
+                                "solve); scale the weights down, e.g. ln(1 + w)");
+}
+
+void check_trained_model(const uint8_t* bytes, uint64_t size, const char* trainer) {
+  try {
+    validate_model(bytes, size);
+  } catch (const Error& e) {
+    fail(ErrorKind::DataException, std::string(trainer) + ": the trained model failed validation (" + e.what() +
+                                       "); the input values are probably too large (weights, ratings or features "
+                                       "near the range of real): scale them down");
+  }
+}
+
+AlsTrainingOptions parse_als_options(const OptionList& options) {
+  OptionReader r(options, "train_als");
   AlsTrainingOptions o;
   o.als.factors = static_cast<int>(r.get_int("factors", 64, 1, 1024));
   o.als.iterations = static_cast<int>(r.get_int("iterations", 15, 0, 10000));
@@ -231,8 +290,9 @@ void build_als_model(TrainingState& state, const AlsTrainingOptions& options, in
   std::vector<uint32_t> user_order = state.users.sorted_order();
   std::vector<uint32_t> item_order = state.items.sorted_order();
   CsrMatrix ui = build_interaction_matrix(state, KeyInterner::invert(user_order), KeyInterner::invert(item_order),
-                                          cancel);
+                                          cancel, "train_als");
   state.log.clear();
+  if (ui.nnz() == 0) return;  // every weight summed to 0: no usable row, NULL
   CsrMatrix iu = transpose(ui, threads);
   const int64_t nu = ui.rows, ni = ui.cols;
   const int f = options.als.factors;
@@ -256,6 +316,7 @@ void build_als_model(TrainingState& state, const AlsTrainingOptions& options, in
     }
   });
   cancel.check();
+  check_factor_range(X.data(), nu, Y.data(), ni, f, "train_als");
 
   std::vector<float> popularity(static_cast<size_t>(ni));
   for (int64_t i = 0; i < ni; ++i) {

@@ -12,6 +12,7 @@
 #include "als.h"
 #include "keys.h"
 #include "model_format.h"
+#include "options.h"
 #include "parallel.h"
 #include "sparse.h"
 
@@ -102,7 +103,10 @@ class TrainingState {
   InteractionLog log;
   uint32_t user_type_oid;
   uint32_t item_type_oid;
-  std::string options_json;  // the options of the first row that had any
+  // The options of the first row that had any, as the SQL layer encoded them (the jsonb
+  // value's bytes): opaque to the core, carried through combine / serialize and compared
+  // byte for byte; the SQL layer decodes them into an OptionList for the parse functions.
+  std::string options_bytes;
   uint64_t rows_skipped = 0;  // rows with a NULL user, item or weight
 
   // Adds one row; throws DataException for a NaN, infinite or out-of-range weight.
@@ -127,9 +131,32 @@ class TrainingState {
 
 // The user x item matrix with duplicate (user, item) rows summed (in double, in an
 // order fixed by sorting, so row order never changes the result) and zero sums dropped.
-// Rows and columns are the final (sorted-key) indices.
+// Rows and columns are the final (sorted-key) indices. A pair whose weights sum beyond
+// the range of real throws DataException naming `trainer` ("weights too large").
 CsrMatrix build_interaction_matrix(const TrainingState& state, const std::vector<uint32_t>& user_rank,
-                                   const std::vector<uint32_t>& item_rank, const CancelToken& cancel);
+                                   const std::vector<uint32_t>& item_rank, const CancelToken& cancel,
+                                   const char* trainer = "training");
+
+// Safe range for trainers whose result does not depend on a common scale of the values
+// (cosine similarities, the ranking of one user's scores, relative popularity): when the
+// largest |value| exceeds 2^max_exponent, every value is multiplied by the power of two
+// that brings it to 2^max_exponent or below (exact, short of underflow), so the sums
+// built from them stay inside the float range. Returns the factor applied: 1 when the
+// values are already in range, the case of every ordinary input, whose models are
+// therefore unchanged.
+double scale_into_safe_range(std::vector<float>& values, int max_exponent);
+double scale_into_safe_range(std::vector<double>& values, int max_exponent);
+
+// Factor models: throws DataException naming `trainer` when the learned factors are not
+// finite or a user-item score |x_u| |y_i| could exceed the range of real (the typical
+// cause: weights or ratings too large for the float solve). O((users + items) f).
+void check_factor_range(const float* user_factors, int64_t n_users, const float* item_factors, int64_t n_items,
+                        int factors, const char* trainer);
+
+// Validates a finished model's bytes with the model reader's own validation, so that a
+// trainer can never return a value the type's input function (pg_restore, COPY)
+// refuses; throws DataException naming `trainer` and the likely cause otherwise.
+void check_trained_model(const uint8_t* bytes, uint64_t size, const char* trainer);
 
 struct AlsTrainingOptions {
   AlsParams als;
@@ -137,10 +164,11 @@ struct AlsTrainingOptions {
   bool verbose = false;
   int threads = 0;  // 0 = the caller's default
 };
-// Parses train_als options; throws InvalidParameter naming the bad option.
-AlsTrainingOptions parse_als_options(const std::string& json);
+// Reads train_als options; throws InvalidParameter naming the bad option.
+AlsTrainingOptions parse_als_options(const OptionList& options);
 
-// Runs the whole ALS pipeline on the state and leaves the model in state.result.
+// Runs the whole ALS pipeline on the state and leaves the model in state.result (none
+// when no (user, item) pair has a non-zero weight sum: the aggregate then returns NULL).
 // `log_line` receives progress lines (from the training thread).
 void build_als_model(TrainingState& state, const AlsTrainingOptions& options, int threads,
                      const CancelToken& cancel, const std::function<void(const std::string&)>& log_line);

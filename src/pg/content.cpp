@@ -14,7 +14,7 @@
 // Nested objects and arrays inside arrays are errors. The state (recsys::ContentState)
 // merges and serializes, so the aggregate runs in parallel plans; the TF-IDF and
 // neighbour build runs on a background job while the backend polls for interrupts.
-#include "agg_support.h"
+#include "trainer.h"
 
 #include <algorithm>
 #include <cmath>
@@ -137,26 +137,26 @@ void add_features(ContentState* st, uint32_t item, Jsonb* jb) {
 
 // Transition: intern the item; add the row's features.
 Datum recsys_content_trans(PG_FUNCTION_ARGS) {
-  MemoryContext aggctx = agg_context(fcinfo, "train_content transition");
   ContentBox* box = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<ContentBox*>(PG_GETARG_POINTER(0));
   if (box == nullptr) {
+    MemoryContext aggctx = agg_context(fcinfo, "train_content transition");
     Oid itype = get_fn_expr_argtype(fcinfo->flinfo, 1);
     if (itype == UNKNOWNOID) itype = TEXTOID;  // an untyped literal counts as text
     KeyKind kind = key_kind_for_type(itype, "item");
     box = new_agg_box<ContentState>(aggctx, [&] { return new ContentState(kind, itype); });
-    box->key_base_type = getBaseType(get_fn_expr_argtype(fcinfo->flinfo, 1));
-    box->options_arg = PG_NARGS() > 3 ? 3 : -1;
+    box->args.key_base_type[1] = getBaseType(get_fn_expr_argtype(fcinfo->flinfo, 1));
+    box->args.options_arg = PG_NARGS() > 3 ? 3 : -1;
+    box->args.options_stable = agg_arg_is_constant(fcinfo, box->args.options_arg);
   }
-  note_agg_options(box, fcinfo, aggctx, [](ContentState* st, const char* text) {
-    st->options_json = text;
-    (void)recsys::parse_content_options(st->options_json);
+  note_agg_options(box, fcinfo, "train_content", [](const recsys::OptionList& o, const ContentState&) {
+    (void)recsys::parse_content_options(o);
   });
   ContentState* st = box->state;
   if (PG_ARGISNULL(1)) {
     st->rows_skipped++;
     PG_RETURN_POINTER(box);
   }
-  KeyArg k = key_from_datum(PG_GETARG_DATUM(1), box->key_base_type, st->items.kind());
+  KeyArg k = key_from_datum(PG_GETARG_DATUM(1), box->args.key_base_type[1], st->items.kind());
   uint32_t item = 0;
   recsys_guard([&] {
     item = k.kind == KeyKind::Int ? st->items.intern_int(k.int_value) : st->items.intern_bytes(k.bytes, k.length);
@@ -180,19 +180,10 @@ Datum recsys_content_deserialize(PG_FUNCTION_ARGS) {
 // Final: TF-IDF, normalization and neighbour lists on a background job; NULL when no
 // row had an item.
 Datum recsys_content_final(PG_FUNCTION_ARGS) {
-  if (PG_ARGISNULL(0)) PG_RETURN_NULL();
-  ContentBox* box = reinterpret_cast<ContentBox*>(PG_GETARG_POINTER(0));
-  ContentState* st = box->state;
-  if (st->items.size() == 0) PG_RETURN_NULL();
-  PG_RETURN_DATUM(finish_agg(st, "train_content", [](ContentState* s, int threads, bool& verbose, auto log_line) {
-    recsys::ContentOptions opts = recsys::parse_content_options(s->options_json);
-    opts.verbose = opts.verbose || verbose;
-    verbose = opts.verbose;
-    int n = recsys::resolve_threads(opts.threads > 0 ? opts.threads : threads);
-    return [s, opts, n, log_line](const recsys::CancelToken& cancel) {
-      recsys::build_content_model(*s, opts, n, cancel, log_line);
-    };
-  }));
+  return train_final<ContentState>(
+      fcinfo, "train_content", [](const ContentState& s) { return s.items.size() == 0; },
+      [](const recsys::OptionList& o, const ContentState&) { return recsys::parse_content_options(o); },
+      recsys::build_content_model);
 }
 
 // ---------------------------------------------------------------- serving

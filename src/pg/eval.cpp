@@ -4,6 +4,7 @@
 //   ranking_metrics(model, user, item [, options]) -> jsonb          (aggregate; factor,
 //                                                     popularity and item_knn models)
 //   split_hash(seed, VARIADIC ids) -> float8 in [0, 1)
+#include "jsonb_options.h"
 #include "pg_support.h"
 
 #include <algorithm>
@@ -63,12 +64,6 @@ void require_rating_model(const ModelView& m, const char* fn) {
 
 Datum jsonb_from_text(const std::string& s) { return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.c_str())); }
 
-std::string options_text(FunctionCallInfo fcinfo, int argno) {
-  if (PG_NARGS() <= argno || PG_ARGISNULL(argno)) return std::string();
-  Jsonb* jb = PG_GETARG_JSONB_P(argno);
-  return std::string(JsonbToCString(nullptr, &jb->root, VARSIZE(jb)));
-}
-
 }  // namespace
 
 // predict(model, user, item): the rating on the training scale, clipped to the observed
@@ -108,10 +103,10 @@ Datum recsys_rating_metrics_trans(PG_FUNCTION_ARGS) {
   RatingState* st = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<RatingState*>(PG_GETARG_POINTER(0));
   if (st == nullptr) st = new_rating_state(aggctx);
   if (!st->options_read) {
-    std::string text = options_text(fcinfo, 5);
+    JsonbOptions* text = options_arg(fcinfo, 5, "rating_metrics");
     std::string unknown;
     recsys_guard([&] {
-      recsys::OptionReader r(text, "rating_metrics");
+      recsys::OptionReader r(to_option_list(text), "rating_metrics");
       unknown = r.get_string("unknown", "fallback", {"fallback", "skip"});
       r.reject_unknown();
     });
@@ -241,12 +236,12 @@ Datum recsys_ranking_metrics_trans(PG_FUNCTION_ARGS) {
   if (PG_ARGISNULL(1)) ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("ranking_metrics: model is NULL")));
   ModelView m = model_arg(fcinfo, 1);
   if (st == nullptr) {
-    std::string text = options_text(fcinfo, 4);
+    JsonbOptions* text = options_arg(fcinfo, 4, "ranking_metrics");
     int64_t k = 10;
     bool exclude_seen = true, cold_start = false;
     int threads = 0;
     recsys_guard([&] {
-      recsys::OptionReader r(text, "ranking_metrics");
+      recsys::OptionReader r(to_option_list(text), "ranking_metrics");
       k = r.get_int("k", 10, 1, 100000);
       exclude_seen = r.get_bool("exclude_seen", true);
       cold_start = r.get_bool("cold_start", false);

@@ -6,7 +6,7 @@
 // type resolves without casts), all of one length, without NULL elements or NaN /
 // infinite values. A NULL vector is skipped and counted. k is the second argument and
 // is stored with the other options, so every parallel worker's partial state carries it.
-#include "agg_support.h"
+#include "trainer.h"
 
 #include <cmath>
 
@@ -96,50 +96,46 @@ Features read_features(ArrayType* arr, const char* fn) {
   return out;
 }
 
-// The options text with "k" added (the user's options must not name it).
-std::string options_with_k(const std::string& user, int32 k) {
-  if (!user.empty()) {
-    recsys::OptionReader r(user, "kmeans");
-    if (r.has("k"))
-      recsys::fail(recsys::ErrorKind::InvalidParameter,
-                   "kmeans: k is the second argument; remove the option \"k\"");
-  }
-  std::string body = user.empty() || user == "{}" ? "}" : ", " + user.substr(user.find('{') + 1);
-  return "{\"k\": " + std::to_string(k) + body;
+// The options with "k" (the aggregate's second argument) added: the user's options must
+// not name it.
+recsys::KMeansOptions kmeans_options(recsys::OptionList options, int64_t k) {
+  for (const auto& kv : options)
+    if (kv.first == "k")
+      recsys::fail(recsys::ErrorKind::InvalidParameter, "kmeans: k is the second argument; remove the option \"k\"");
+  options.emplace_back("k", recsys::OptionValue::of_number(static_cast<double>(k)));
+  return recsys::parse_kmeans_options(options);
 }
 
 }  // namespace
 
 // Transition: check k and the options, append the row's vector.
 Datum recsys_kmeans_trans(PG_FUNCTION_ARGS) {
-  MemoryContext aggctx = agg_context(fcinfo, "kmeans transition");
   KMeansBox* box = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<KMeansBox*>(PG_GETARG_POINTER(0));
   if (PG_ARGISNULL(2))
     ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("kmeans: k must not be NULL")));
   const int32 k = PG_GETARG_INT32(2);
   if (box == nullptr) {
+    MemoryContext aggctx = agg_context(fcinfo, "kmeans transition");
     if (k < 1)
       ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                       errmsg("kmeans: k must be at least 1, got %d", k)));
-    box = new_agg_box<KMeansState>(aggctx, [] { return new KMeansState(); });
-    box->options_arg = PG_NARGS() > 3 ? 3 : -1;
-    box->k = k;
-    box->k_set = true;
-  } else if (k != box->k) {
+    box = new_agg_box<KMeansState>(aggctx, [k] {
+      auto* st = new KMeansState();
+      st->k = k;
+      (void)kmeans_options({}, k);  // k itself in range
+      return st;
+    });
+    box->args.options_arg = PG_NARGS() > 3 ? 3 : -1;
+    box->args.options_stable = agg_arg_is_constant(fcinfo, box->args.options_arg);
+    box->args.k = k;
+  } else if (k != box->args.k) {
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                    errmsg("kmeans: k must be the same for every row of one aggregate (%d, then %d)", box->k, k)));
+                    errmsg("kmeans: k must be the same for every row of one aggregate (%d, then %d)", box->args.k, k)));
   }
-  note_agg_options(box, fcinfo, aggctx, [k](KMeansState* st, const char* text) {
-    if (text[0] != '{') recsys::fail(recsys::ErrorKind::InvalidParameter, "kmeans: options must be a JSON object");
-    st->options_json = options_with_k(text, k);
-    (void)recsys::parse_kmeans_options(st->options_json);
+  note_agg_options(box, fcinfo, "kmeans", [](const recsys::OptionList& o, const KMeansState& st) {
+    (void)kmeans_options(o, st.k);
   });
   KMeansState* st = box->state;
-  if (st->options_json.empty())  // no options argument, or NULL options
-    recsys_guard([&] {
-      st->options_json = options_with_k("", k);
-      (void)recsys::parse_kmeans_options(st->options_json);
-    });
   if (PG_ARGISNULL(1)) {
     st->rows_skipped++;
     PG_RETURN_POINTER(box);
@@ -166,19 +162,10 @@ Datum recsys_kmeans_deserialize(PG_FUNCTION_ARGS) {
 
 // Final: k-means++ and Lloyd on a background job; NULL when every vector was NULL.
 Datum recsys_kmeans_final(PG_FUNCTION_ARGS) {
-  if (PG_ARGISNULL(0)) PG_RETURN_NULL();
-  KMeansBox* box = reinterpret_cast<KMeansBox*>(PG_GETARG_POINTER(0));
-  KMeansState* st = box->state;
-  if (st->rows() == 0) PG_RETURN_NULL();
-  PG_RETURN_DATUM(finish_agg(st, "kmeans", [](KMeansState* s, int threads, bool& verbose, auto log_line) {
-    recsys::KMeansOptions opts = recsys::parse_kmeans_options(s->options_json);
-    opts.verbose = opts.verbose || verbose;
-    verbose = opts.verbose;
-    int n = recsys::resolve_threads(opts.threads > 0 ? opts.threads : threads);
-    return [s, opts, n, log_line](const recsys::CancelToken& cancel) {
-      recsys::build_kmeans_model(*s, opts, n, cancel, log_line);
-    };
-  }));
+  return train_final<KMeansState>(
+      fcinfo, "kmeans", [](const KMeansState& s) { return s.rows() == 0; },
+      [](const recsys::OptionList& o, const KMeansState& s) { return kmeans_options(o, s.k); },
+      recsys::build_kmeans_model);
 }
 
 namespace {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "json_options.h"
 #include "content.h"
 #include "model_bytes.h"
 #include "model_format.h"
@@ -457,7 +458,7 @@ TEST(Content, StateMergeSerializeAndPlanShape) {
   // Three partial states combined in another order, through serialize / deserialize.
   const size_t third = rows.size() / 3;
   auto s1 = state_of(rows, 0, third), s2 = state_of(rows, third, 2 * third), s3 = state_of(rows, 2 * third);
-  s2->options_json = "{\"neighbours\": 100}";
+  s2->options_bytes = "{\"neighbours\": 100}";
   auto round_trip = [](const ContentState& s) {
     std::vector<uint8_t> bytes(s.serialized_size());
     s.serialize(bytes.data());
@@ -466,7 +467,7 @@ TEST(Content, StateMergeSerializeAndPlanShape) {
   auto a = round_trip(*s3);
   a->merge(*round_trip(*s1));
   a->merge(*s2);
-  EXPECT_EQ(a->options_json, "{\"neighbours\": 100}");
+  EXPECT_EQ(a->options_bytes, "{\"neighbours\": 100}");
   EXPECT_EQ(a->features(), single->features());
   auto merged = round_trip(*a);
   EXPECT_EQ(build(*merged).view().header->fingerprint, fp);

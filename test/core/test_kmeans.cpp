@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "json_options.h"
 #include "kmeans.h"
 #include "model_bytes.h"
 #include "model_format.h"
@@ -415,7 +416,7 @@ TEST(KMeans, StateMergeSerialize) {
   KMeansState whole = state_of(b);
   KMeansState p1, p2;
   for (int64_t i = 0; i < b.n; ++i) (i < 70 ? p1 : p2).add(b.x.data() + i * 4, 4);
-  p2.options_json = "{\"k\": 3}";
+  p2.options_bytes = "{\"k\": 3}";
   auto round_trip = [](const KMeansState& s) {
     std::vector<uint8_t> bytes(s.serialized_size());
     s.serialize(bytes.data());
@@ -423,7 +424,7 @@ TEST(KMeans, StateMergeSerialize) {
   };
   auto a = round_trip(p1);
   a->merge(*round_trip(p2));
-  EXPECT_EQ(a->options_json, "{\"k\": 3}");
+  EXPECT_EQ(a->options_bytes, "{\"k\": 3}");
   ASSERT_EQ(a->rows(), b.n);
   EXPECT_EQ(a->matrix(), whole.matrix());
   EXPECT_EQ(train(*a, "{\"k\": 3}").view().header->fingerprint, train(whole, "{\"k\": 3}").view().header->fingerprint);

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "json_options.h"
 #include "knn.h"
 #include "model_bytes.h"
 #include "model_format.h"
@@ -651,10 +652,13 @@ TEST(ItemKnn, ModelRoundTripAndValidation) {
 }
 
 TEST(ItemKnn, EmptyAndTinyInputs) {
-  // No rows: a valid model with no users and items.
-  Model empty = train({}, opts("{}"));
-  validate_model(empty.data(), empty.size);
-  EXPECT_EQ(empty.view().n_items(), 0);
+  // No rows (or only pairs whose weights sum to 0): no model, the aggregate's NULL.
+  for (const std::vector<Row>& none : {std::vector<Row>{}, std::vector<Row>{{1, 10, 2.0}, {1, 10, -2.0}}}) {
+    auto st = state_of(none);
+    CancelToken cancel;
+    build_item_knn_model(*st, opts("{}"), 2, cancel, [](const std::string&) {});
+    EXPECT_EQ(st->result, nullptr);
+  }
   // One user, one item: no pairs, no neighbours, nothing to recommend.
   Model one = train({{1, 10, 1.0}}, opts("{}"));
   validate_model(one.data(), one.size);

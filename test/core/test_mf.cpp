@@ -13,6 +13,7 @@
 #include <tuple>
 #include <vector>
 
+#include "json_options.h"
 #include "metrics.h"
 #include "mf.h"
 #include "model_format.h"

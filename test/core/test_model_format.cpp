@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "json_options.h"
 #include "model_format.h"
 #include "serving.h"
 #include "training.h"

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "json_options.h"
 #include "content.h"
 #include "kmeans.h"
 #include "knn.h"

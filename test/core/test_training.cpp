@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "json_options.h"
 #include "model_format.h"
 #include "serving.h"
 #include "training.h"
@@ -373,7 +374,7 @@ TEST(TrainingPipeline, MergingHalvesInEitherOrderMatchesOneState) {
   add_rows(*b, rows, half, rows.size());
   a->rows_skipped = 2;
   b->rows_skipped = 3;
-  b->options_json = "{\"factors\": 6}";
+  b->options_bytes = "{\"factors\": 6}";
   auto a2 = new_state(), b2 = new_state();
   add_rows(*a2, rows, 0, half);
   add_rows(*b2, rows, half, rows.size());
@@ -383,7 +384,7 @@ TEST(TrainingPipeline, MergingHalvesInEitherOrderMatchesOneState) {
   a->merge(*b);
   EXPECT_EQ(a->log.size(), rows.size());
   EXPECT_EQ(a->rows_skipped, 5u);
-  EXPECT_EQ(a->options_json, "{\"factors\": 6}");  // taken from the first state that had any
+  EXPECT_EQ(a->options_bytes, "{\"factors\": 6}");  // taken from the first state that had any
   EXPECT_EQ(fingerprint(train(*a, small_options())), fp);
 
   b2->merge(*a2);
@@ -448,7 +449,7 @@ TEST(TrainingStateSerialization, RoundTripGivesTheSameModel) {
   auto st = new_state();
   add_rows(*st, rows, 0, rows.size());
   st->rows_skipped = 9;
-  st->options_json = "{\"iterations\": 4}";
+  st->options_bytes = "{\"iterations\": 4}";
   Bytes bytes = serialize(*st);
   auto back = TrainingState::deserialize(bytes.data(), bytes.size());
   ASSERT_TRUE(back != nullptr);
@@ -456,7 +457,7 @@ TEST(TrainingStateSerialization, RoundTripGivesTheSameModel) {
   EXPECT_EQ(back->items.kind(), KeyKind::Text);
   EXPECT_EQ(back->user_type_oid, kInt8Oid);
   EXPECT_EQ(back->item_type_oid, kTextOid);
-  EXPECT_EQ(back->options_json, "{\"iterations\": 4}");
+  EXPECT_EQ(back->options_bytes, "{\"iterations\": 4}");
   EXPECT_EQ(back->rows_skipped, 9u);
   EXPECT_EQ(back->log.size(), rows.size());
   EXPECT_EQ(back->users.size(), st->users.size());
@@ -504,7 +505,7 @@ TEST(TrainingStateSerialization, RejectsTruncationAndGarbage) {
   auto st = new_state();
   const std::vector<Row> rows = dataset(4, 30);
   add_rows(*st, rows, 0, rows.size());
-  st->options_json = "{\"alpha\": 2}";
+  st->options_bytes = "{\"alpha\": 2}";
   const Bytes good = serialize(*st);
   // Every truncation, from an exact-size heap copy.
   for (size_t len = 0; len < good.size(); ++len) {
@@ -570,7 +571,7 @@ TEST(TrainingStateSerialization, EveryByteFlipIsRejectedOrHarmless) {
   auto st = new_state();
   const std::vector<Row> rows = dataset(6, 12);
   add_rows(*st, rows, 0, rows.size());
-  st->options_json = "{}";
+  st->options_bytes = "{}";
   const Bytes good = serialize(*st);
   std::unique_ptr<uint8_t[]> buf(new uint8_t[good.size()]);
   int accepted = 0;
