@@ -584,3 +584,44 @@ COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyele
   'Top-k items for every user, user IDs in the type of user_type and item IDs in the type of item_type';
 COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, anycompatible, boolean, anyarray) IS
   'Top-k items for the given users (an array of user IDs), user IDs typed as user_type and item IDs as item_type';
+
+-- ---------------------------------------------------------------------------------
+-- Options without a weight: an untyped literal such as '{"factors": 8}' could be a
+-- weight (double precision) or options (jsonb), so PostgreSQL would call
+-- train_als(u, i, '{"factors": 8}') ambiguous. These overloads take the options as
+-- text (the type an untyped literal prefers) and read them as jsonb.
+
+CREATE FUNCTION recsys_internal.train_trans(internal, "any", "any", text) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_train_trans' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.train_als("user" "any", item "any", options text) (
+  SFUNC = recsys_internal.train_trans, STYPE = internal, FINALFUNC = recsys_internal.als_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
+  SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.train_als("any", "any", text) IS
+  'Implicit-feedback ALS over (user, item) rows, each weighing 1, with options given as text (an untyped literal such as ''{"factors": 8}''); see the four-argument form';
+
+CREATE FUNCTION recsys_internal.popularity_trans(internal, "any", "any", jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_popularity_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION recsys_internal.popularity_trans(internal, "any", "any", text) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_popularity_trans' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.train_popularity("user" "any", item "any", options jsonb) (
+  SFUNC = recsys_internal.popularity_trans, STYPE = internal, FINALFUNC = recsys_internal.popularity_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
+  SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_popularity("user" "any", item "any", options text) (
+  SFUNC = recsys_internal.popularity_trans, STYPE = internal, FINALFUNC = recsys_internal.popularity_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
+  SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.train_popularity("any", "any", jsonb) IS
+  'Most popular items over (user, item) rows, each counting 1, with options (see the four-argument form)';
+COMMENT ON AGGREGATE @extschema@.train_popularity("any", "any", text) IS
+  'Most popular items over (user, item) rows, each counting 1, with options given as text (an untyped literal); see the four-argument form';
+
+CREATE FUNCTION recsys_internal.item_knn_trans(internal, "any", "any", text) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_item_knn_trans' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.train_item_knn("user" "any", item "any", options text) (
+  SFUNC = recsys_internal.item_knn_trans, STYPE = internal, FINALFUNC = recsys_internal.item_knn_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
+  SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.train_item_knn("any", "any", text) IS
+  'Item-kNN over (user, item) rows, each weighing 1, with options given as text (an untyped literal); see the four-argument form';

@@ -14,7 +14,7 @@ CREATE FUNCTION reads_back(m recsys.model) RETURNS boolean LANGUAGE sql AS
 -- popularity by weight: 3e38 + 3e38 overflows real; the sums are brought into range by a
 -- power of two (recorded), the model is valid and ranks as before
 SELECT reads_back(m) AS valid, recsys.model_info(m)->'parameters'->>'weight_scale' AS weight_scale,
-       (SELECT array_agg(item ORDER BY score DESC) FROM recsys.recommend(m, 3, 2, NULL::int)) AS ranking
+       (SELECT array_agg(item_id ORDER BY score DESC) FROM recsys.recommend(m, 3, 2, NULL::int)) AS ranking
 FROM (SELECT recsys.train_popularity(u, i, w, '{"measure": "weight"}') AS m
       FROM (VALUES (1, 1, 3e38::float8), (2, 1, 3e38), (1, 2, 1e38)) v(u, i, w)) s;
 -- item-kNN: a duplicate pair sums beyond real

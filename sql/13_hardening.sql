@@ -170,5 +170,19 @@ SELECT count(*) AS support_functions_in_recsys FROM pg_proc p
 WHERE p.pronamespace = 'recsys'::regnamespace AND (p.proname ~ '_(trans|combine|serialize|deserialize|final)$'
       OR p.proname IN ('model_in', 'model_out', 'model_recv', 'model_send'));
 
+-- 9. Options without a weight: an untyped options literal is not ambiguous (issue 11).
+CREATE TEMP TABLE ev AS SELECT 'c' || (g % 20) AS customer_id, 'sku' || (g % 13) AS sku, g FROM generate_series(1, 300) g;
+SELECT recsys.model_info(recsys.train_als(customer_id, sku, '{"factors": 8}'))->'parameters'->>'factors' AS als_factors FROM ev;
+SELECT (SELECT recsys.train_als(customer_id, sku, '{"factors": 8}'::jsonb) FROM ev)
+       OPERATOR(recsys.=) (SELECT recsys.train_als(customer_id, sku, '{"factors": 8}') FROM ev) AS same_as_jsonb;
+SELECT recsys.model_info(recsys.train_popularity(customer_id, sku, '{"measure": "users"}'))->>'algorithm' AS popularity FROM ev;
+SELECT recsys.model_info(recsys.train_item_knn(customer_id, sku, '{"neighbours": 5}'))->'parameters'->>'neighbours' AS knn FROM ev;
+SELECT recsys.train_als(customer_id, sku, '{"factorz": 8}') FROM ev;
+SELECT recsys.train_als(customer_id, sku, 'not json') FROM ev;
+SELECT recsys.train_als(customer_id, sku, g::float8) IS NOT NULL AS weighted FROM ev;
+PREPARE untyped_options(text) AS SELECT recsys.train_als(customer_id, sku, $1) IS NOT NULL AS trained FROM ev;
+EXECUTE untyped_options('{"factors": 4}');
+SELECT recsys.train_als(customer_id, sku, CASE WHEN g < 5 THEN '{"factors": 4}' ELSE '{"factors": 5}' END) FROM ev;
+
 DROP OWNED BY recsys_plain;
 DROP ROLE recsys_plain;

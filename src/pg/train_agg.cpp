@@ -72,10 +72,13 @@ TrainBox* first_row_box(FunctionCallInfo fcinfo) {
   box->args.key_base_type[0] = getBaseType(get_fn_expr_argtype(fcinfo->flinfo, 1));
   box->args.key_base_type[1] = getBaseType(get_fn_expr_argtype(fcinfo->flinfo, 2));
   for (int a = 3; a < PG_NARGS(); ++a) {
-    if (get_fn_expr_argtype(fcinfo->flinfo, a) == JSONBOID)
+    const Oid t = get_fn_expr_argtype(fcinfo->flinfo, a);
+    if (t == JSONBOID || t == TEXTOID) {
       box->args.options_arg = a;
-    else
+      box->args.options_text = t == TEXTOID;
+    } else {
       box->args.weight_arg = a;
+    }
   }
   box->args.options_stable = agg_arg_is_constant(fcinfo, box->args.options_arg);
   return box;

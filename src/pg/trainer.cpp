@@ -48,4 +48,9 @@ void wait_for_job(recsys::BackgroundJob* job, bool verbose) {
   recsys_guard([&] { job->rethrow_if_failed(); });
 }
 
+struct varlena* text_options_as_jsonb(struct varlena* raw) {
+  char* cstring = text_to_cstring(reinterpret_cast<text*>(pg_detoast_datum_packed(raw)));
+  return reinterpret_cast<struct varlena*>(DatumGetPointer(DirectFunctionCall1(jsonb_in, CStringGetDatum(cstring))));
+}
+
 }  // namespace recsys_pg

@@ -43,6 +43,7 @@ struct AggArgs {
   Oid key_base_type[2];  // base types (domains resolved) of the ID arguments: user, item
   int weight_arg;        // argument number of the weight, or -1
   int options_arg;       // argument number of the options, or -1
+  bool options_text;     // the options come as text (an untyped literal: '{"factors": 8}')
   bool options_stable;   // the options argument is a constant or parameter: checked on the first row only
   int32 k;               // kmeans: the k of the first row
 };
@@ -94,6 +95,10 @@ bool agg_arg_is_constant(FunctionCallInfo fcinfo, int argno);
 
 [[noreturn]] void options_differ_error(bool some_null);
 
+// A text options argument as a jsonb value (its input function: a clear error for text
+// that is not JSON).
+struct varlena* text_options_as_jsonb(struct varlena* raw);
+
 // Records the options of the first row and requires the same bytes on every later row.
 // On the first row `validate(list)` runs under the guard with the typed options: it
 // parses them (throwing recsys::Error naming a bad option) and the state keeps the
@@ -117,15 +122,17 @@ void note_agg_options(AggBox<State>* box, FunctionCallInfo fcinfo, const char* f
       options_differ_error(false);
     return;
   }
-  struct varlena* opts = pg_detoast_datum(raw);
+  // Text options (the overloads that let '{"factors": 8}' go without a weight) are read
+  // as jsonb once; the raw text is what later rows are compared with.
+  struct varlena* opts = box->args.options_text ? text_options_as_jsonb(raw) : pg_detoast_datum(raw);
   JsonbOptions* parsed = read_jsonb_options(reinterpret_cast<Jsonb*>(opts), fn);
   State* st = box->state;
   recsys_guard([&] {
     validate(to_option_list(parsed), *st);
     st->options_bytes.assign(reinterpret_cast<const char*>(opts), VARSIZE(opts));
   });
-  box->options_raw = static_cast<struct varlena*>(MemoryContextAlloc(box->aggctx, VARSIZE(opts)));
-  std::memcpy(box->options_raw, opts, VARSIZE(opts));
+  box->options_raw = static_cast<struct varlena*>(MemoryContextAlloc(box->aggctx, VARSIZE_ANY(raw)));
+  std::memcpy(box->options_raw, raw, VARSIZE_ANY(raw));
   box->options_checked = true;
 }
 
