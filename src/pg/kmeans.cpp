@@ -120,9 +120,9 @@ Datum recsys_kmeans_trans(PG_FUNCTION_ARGS) {
       ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                       errmsg("kmeans: k must be at least 1, got %d", k)));
     box = new_agg_box<KMeansState>(aggctx, [k] {
+      (void)kmeans_options({}, k);  // k itself in range, before anything is allocated
       auto* st = new KMeansState();
       st->k = k;
-      (void)kmeans_options({}, k);  // k itself in range
       return st;
     });
     box->args.options_arg = PG_NARGS() > 3 ? 3 : -1;
