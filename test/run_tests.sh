@@ -298,8 +298,27 @@ else
   ASAN_LOGS=$TMPD/asan
   mkdir -p "$ASAN_LOGS"
   chown "$OS_USER" "$ASAN_LOGS"
+  # A preloaded sanitizer runtime initializes on the first malloc(), and in postgres
+  # that is inside a library constructor's bindtextdomain() (libgpg-error's), under
+  # gettext's lock; the runtime's init calls dlerror(), which takes that lock again, and
+  # postgres later hangs in its own bindtextdomain(). This shim, preloaded after libasan,
+  # wraps bindtextdomain() to make the runtime initialize before the lock is taken.
+  cat >"$TMPD/asan_early_init.c" <<'EOF_C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+char* bindtextdomain(const char* domain, const char* dir) {
+  static char* (*real)(const char*, const char*);
+  void* volatile p = malloc(1);
+  free(p);
+  if (!real) real = (char* (*)(const char*, const char*))dlsym(RTLD_NEXT, "bindtextdomain");
+  return real(domain, dir);
+}
+EOF_C
   if [ ! -e "$LIBASAN" ] || [ "$LIBASAN" = libasan.so ]; then
     fail "pg_regress under ASan (gcc's libasan.so not found)"
+  elif ! gcc -shared -fPIC -O2 -Wall -o "$TMPD/asan_early_init.so" "$TMPD/asan_early_init.c" -ldl; then
+    fail "pg_regress under ASan (build of the early-init shim)"
   elif ! { make -C "$PG_ASAN" -j "$JOBS" OPTFLAGS="$asan_opt" LDFLAGS_SL="-fsanitize=address" &&
     make -C "$PG_ASAN" install OPTFLAGS="$asan_opt" LDFLAGS_SL="-fsanitize=address"; }; then
     fail "pg_regress under ASan (extension build with -fsanitize=address)"
@@ -308,7 +327,7 @@ else
     SERVER_LOG=$TMPD/asan_server.log
     # detect_leaks=0: PostgreSQL frees by memory context, not one free() per malloc();
     # detect_stack_use_after_return=0: ereport longjmps out of instrumented frames.
-    SERVER_ENV=(env "LD_PRELOAD=$LIBASAN"
+    SERVER_ENV=(env "LD_PRELOAD=$LIBASAN $TMPD/asan_early_init.so"
       "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:detect_stack_use_after_return=0:allow_user_segv_handler=1:verify_asan_link_order=0:log_path=$ASAN_LOGS/asan")
     if start_cluster; then
       echo "ASan cluster running: PGPORT=$PGPORT (data in $DATADIR, reports in $ASAN_LOGS)"

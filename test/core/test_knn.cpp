@@ -605,9 +605,12 @@ TEST(ItemKnn, ModelRoundTripAndValidation) {
     put<int32_t>(d, ind.offset + 4 * p[r], std::max(idx[p[r]], idx[p[r] + 1]));
     put<int32_t>(d, ind.offset + 4 * (p[r] + 1), std::min(idx[p[r]], idx[p[r] + 1]));
     EXPECT_NE(validation_error(d, true).find("not sorted"), std::string::npos);
+    // (the row's last entry, its score halved so it stays strictly the lowest, set to
+    // the row's first item)
+    const int64_t last = p[r + 1] - 1;
     auto e = good;
-    put<float>(e, sc.offset + 4 * (p[r] + 1), s[p[r]] * 0.5f);
-    put<int32_t>(e, ind.offset + 4 * (p[r] + 1), idx[p[r]]);
+    put<float>(e, sc.offset + 4 * last, s[last] * 0.5f);
+    put<int32_t>(e, ind.offset + 4 * last, idx[p[r]]);
     EXPECT_NE(validation_error(e, true).find("twice"), std::string::npos);
   }
   {
