@@ -357,6 +357,10 @@ BEGIN
                        'WHERE fold <> $2 AND ($3::double precision IS NULL OR r >= $3)', train_fn, weight_expr, tmp)
           INTO m USING s, f, threshold;
       END IF;
+      IF m IS NULL THEN
+        RAISE EXCEPTION 'cross_validate: fold % leaves no training rows', f USING ERRCODE = 'invalid_parameter_value',
+          HINT = 'Use fewer folds, or a query with more rows.';
+      END IF;
       secs := extract(epoch FROM clock_timestamp() - t0);
       rm := NULL;
       IF rating_model THEN

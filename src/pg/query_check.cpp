@@ -37,7 +37,21 @@ bool writes_in_with(const WithClause* with) {
 Datum recsys_checked_select(PG_FUNCTION_ARGS) {
   const char* query = text_to_cstring(PG_GETARG_TEXT_PP(0));
   const char* caller = text_to_cstring(PG_GETARG_TEXT_PP(1));
-  List* statements = raw_parser(query, RAW_PARSE_DEFAULT);
+  // A syntax error is reported as the caller's, without a cursor position into the
+  // statement that called us (the position would point into internal SQL).
+  List* statements = nullptr;
+  MemoryContext context = CurrentMemoryContext;
+  PG_TRY();
+  { statements = raw_parser(query, RAW_PARSE_DEFAULT); }
+  PG_CATCH();
+  {
+    MemoryContextSwitchTo(context);
+    ErrorData* e = CopyErrorData();
+    FlushErrorState();
+    ereport(ERROR, (errcode(e->sqlerrcode), errmsg("%s: the query is not valid SQL: %s", caller, e->message),
+                    errhint("Pass the text of a single SELECT (or VALUES) statement.")));
+  }
+  PG_END_TRY();
   if (list_length(statements) == 0) refuse(caller, "the text is empty");
   if (list_length(statements) > 1) refuse(caller, "the text holds more than one statement");
   const RawStmt* raw = linitial_node(RawStmt, statements);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # pg_cancel_backend on a running train_als, from another session, during the training
-# phase (5 cycles) and during ingest (3 cycles). Each cancel must end the query with the
+# phase (5 cycles) and during ingest (3 cycles), and on ranking_metrics and recommend_all
+# while they score users (2 cycles each). Each cancel must end the query with the
 # cancel error within 3 s; the backend must stay alive and usable, its training threads
 # must be gone, and its memory must not grow from cycle to cycle (no leaked C++ state).
 #
@@ -138,6 +139,23 @@ for c in $(seq 1 "$INGEST_CYCLES"); do
   [ "$c" -eq 1 ] && rss_first=$(rss_kb)
 done
 check_growth "ingest cancels" "$rss_first" "$(rss_kb)"
+
+# ranking_metrics' final phase (scoring every test user) runs on a job the backend
+# polls: 100k test users x 8192 items x 64 factors take tens of seconds to score.
+sql -d "$DB" <<'EOF_SQL'
+SET recsys.threads = 2;
+CREATE TABLE many AS SELECT u, (hashint4(u * 4 + g) & 8191) AS i FROM generate_series(1, 100000) u, generate_series(1, 4) g;
+CREATE TABLE many_model AS SELECT recsys.train_als(u, i, '{"factors": 64, "iterations": 1}'::jsonb) AS m FROM many;
+EOF_SQL
+RANKING_QUERY="SELECT recsys.ranking_metrics(m, u, i, '{\"k\": 10, \"exclude_seen\": false}'::jsonb) IS NOT NULL FROM many_model, many;"
+for c in 1 2; do
+  cancel_cycle "ranking_metrics cancel $c/2" train "$RANKING_QUERY"
+done
+# recommend_all scores each batch of users on a job too.
+BATCH_QUERY="SELECT count(*) FROM many_model, recsys.recommend_all(m, 1000, NULL::int, false);"
+for c in 1 2; do
+  cancel_cycle "recommend_all cancel $c/2" train "$BATCH_QUERY"
+done
 
 # The same backend still trains normally.
 send "SELECT (recsys.model_info(recsys.train_als(u, i, '{\"factors\": 4, \"iterations\": 2}'::jsonb))->>'users')::int > 0 FROM big;"
