@@ -178,6 +178,15 @@ while IFS= read -r l; do
   grep -qxF -- "$l" <<<"$copy_lines" || problem "test/demo.sql loads sample data the README does not: $l"
 done < <(grep -E '^\\copy ' test/demo.sql)
 
+# The bare word `user` in SQL is SQL's USER, the current role: `SELECT user FROM t` returns
+# the role's name in every row, silently. No example may use it (nor a quoted "user"
+# column, which 0.2.0 no longer returns). Comments and string literals are ignored.
+while IFS= read -r hit; do
+  n=${hit%%:*}
+  src=$(awk -v n="$n" '$1 == n { print $2 }' "$map")
+  problem "${src%:*}: the word user in SQL (the current role, not a column): ${hit#*:}"
+done < <(sed -e "s/'[^']*'//g" -e 's/--.*$//' "$combined" | grep -niwE '"?user"?' || true)
+
 # ---------------------------------------------------------------------------------
 # 3. Run the blocks in one session in a fresh database.
 ROLES_BEFORE=$("$PSQL" -X -qAt -d postgres -c 'SELECT rolname FROM pg_roles')
