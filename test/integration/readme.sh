@@ -13,7 +13,10 @@
 #   - that the README's set-up block has exactly the two commands `bash test/demo.sh` and
 #     `bash test/run_tests.sh` and that both scripts exist;
 #   - that the sample-data loading the README's SQL describes (its CREATE TABLE and \copy
-#     lines for test/data) is, line for line, what test/demo.sql runs.
+#     lines for test/data) is, line for line, what test/demo.sql runs;
+#   - that the README's way to keep a cluster works: `bash test/pg_cluster.sh start` leaves
+#     one running, the psql command it prints connects, and the stop command it prints
+#     stops it and removes its directory (the README names both, and `demo.sh --keep`).
 # Every block must end its last statement (`;` or a psql backslash command), so that
 # blocks never run into each other. A query that returns no rows fails the test too: an
 # example that shows nothing (a wrong ID, an ID of the wrong type, an empty table) is a
@@ -34,8 +37,10 @@ TMP=$(mktemp -d /tmp/recsys_readme.XXXXXX)
 DB="readme_test_$$"
 ROLES_BEFORE=""
 created_roles=()
+kept_cluster=""
 cleanup() {
   set +e
+  [[ -z "$kept_cluster" ]] || bash "$ROOT/test/pg_cluster.sh" stop "$kept_cluster" >/dev/null 2>&1
   if [[ "${READMETEST_KEEP_DB:-0}" != 1 ]]; then
     "$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
     # roles the blocks created (cluster-wide objects), never a role that existed before
@@ -234,6 +239,31 @@ fi
 while IFS= read -r where; do
   problem "$where (block starting there): a query returned no rows"
 done < <(awk '/^@@readme-block / { b = $2 } /^\(0 rows\)$/ { print b }' "$TMP/out.txt")
+# ---------------------------------------------------------------------------------
+# 4. A cluster to keep, as the README says (its commands must be in the README).
+for c in 'bash test/demo.sh --keep' 'bash test/pg_cluster.sh start' 'bash test/pg_cluster.sh stop'; do
+  grep -qF -- "$c" README.md || problem "README.md does not name \`$c\`"
+done
+grep -qE '^ *--keep\)' test/demo.sh || problem "test/demo.sh has no --keep option"
+if start_out=$(bash test/pg_cluster.sh start 2>&1); then
+  kept_cluster=$(sed -nE 's#^ *bash test/pg_cluster\.sh stop (/tmp/recsys_pg\.[A-Za-z0-9]+)$#\1#p' <<<"$start_out")
+  connect=$(grep -E '^ *psql -h /tmp/recsys_pg\.[A-Za-z0-9]+ -p [0-9]+ -U postgres$' <<<"$start_out" | head -n 1 || true)
+  if [[ -z "$kept_cluster" || -z "$connect" ]]; then
+    problem "pg_cluster.sh start printed no psql or stop command: $start_out"
+  else
+    read -r -a words <<<"$connect"
+    if [[ "$("${PSQL}" "${words[@]:1}" -X -d postgres -Atc 'SELECT 1' 2>&1)" != 1 ]]; then
+      problem "the printed command does not connect: $connect"
+    fi
+    bash test/pg_cluster.sh stop "$kept_cluster" >/dev/null || problem "pg_cluster.sh stop failed"
+    [[ ! -e "$kept_cluster" ]] || problem "pg_cluster.sh stop left $kept_cluster"
+    kept_cluster=""
+    echo "kept cluster: pg_cluster.sh start / psql / stop work as the README says"
+  fi
+else
+  problem "bash test/pg_cluster.sh start failed: $start_out"
+fi
+
 elapsed=$(($(date +%s) - START))
 if ((errors > 0)); then
   echo "readme test: FAILED ($errors problem(s), ${elapsed} s)" >&2
