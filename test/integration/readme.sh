@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README runs as pasted: every ```sql block of README.md, then of the doc/ pages the
-# README's tour continues into (DOC_FILES below), runs in order in ONE psql session (as a
+# The README runs as pasted: every ```sql block of README.md, then of the doc/*.md pages
+# (DOC_FILES below), runs in order in ONE psql session (as a
 # reader pasting them would) in a fresh database, from the repository root, with
 # ON_ERROR_STOP. The sample data is loaded by the README's own blocks (its \copy of
 # test/data/*.csv), so the README's set-up is what is tested. On an error the test prints
@@ -29,8 +29,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 PSQL="${PG_BINDIR:+$PG_BINDIR/}psql"
+# README.md first, then every doc/*.md page in name order (their SQL continues the tour).
 DOC_FILES=(README.md)
-for f in doc/reference.md; do [[ -f "$f" ]] && DOC_FILES+=("$f"); done
+for f in doc/*.md; do [[ -f "$f" ]] && DOC_FILES+=("$f"); done
 START=$(date +%s)
 
 TMP=$(mktemp -d /tmp/recsys_readme.XXXXXX)
