@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The README runs as pasted: every ```sql block of README.md, then of the doc/ pages the
-# README's tour continues into (DOC_FILES below), runs in order in ONE psql session (as a
+# The README runs as pasted: every ```sql block of README.md, then of the doc/*.md pages
+# (DOC_FILES below), runs in order in ONE psql session (as a
 # reader pasting them would) in a fresh database, from the repository root, with
 # ON_ERROR_STOP. The sample data is loaded by the README's own blocks (its \copy of
 # test/data/*.csv), so the README's set-up is what is tested. On an error the test prints
@@ -13,7 +13,10 @@
 #   - that the README's set-up block has exactly the two commands `bash test/demo.sh` and
 #     `bash test/run_tests.sh` and that both scripts exist;
 #   - that the sample-data loading the README's SQL describes (its CREATE TABLE and \copy
-#     lines for test/data) is, line for line, what test/demo.sql runs.
+#     lines for test/data) is, line for line, what test/demo.sql runs;
+#   - that the README's way to keep a cluster works: `bash test/pg_cluster.sh start` leaves
+#     one running, the psql command it prints connects, and the stop command it prints
+#     stops it and removes its directory (the README names both, and `demo.sh --keep`).
 # Every block must end its last statement (`;` or a psql backslash command), so that
 # blocks never run into each other. A query that returns no rows fails the test too: an
 # example that shows nothing (a wrong ID, an ID of the wrong type, an empty table) is a
@@ -26,16 +29,19 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 PSQL="${PG_BINDIR:+$PG_BINDIR/}psql"
+# README.md first, then every doc/*.md page in name order (their SQL continues the tour).
 DOC_FILES=(README.md)
-for f in doc/reference.md; do [[ -f "$f" ]] && DOC_FILES+=("$f"); done
+for f in doc/*.md; do [[ -f "$f" ]] && DOC_FILES+=("$f"); done
 START=$(date +%s)
 
 TMP=$(mktemp -d /tmp/recsys_readme.XXXXXX)
 DB="readme_test_$$"
 ROLES_BEFORE=""
 created_roles=()
+kept_cluster=""
 cleanup() {
   set +e
+  [[ -z "$kept_cluster" ]] || bash "$ROOT/test/pg_cluster.sh" stop "$kept_cluster" >/dev/null 2>&1
   if [[ "${READMETEST_KEEP_DB:-0}" != 1 ]]; then
     "$PSQL" -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1
     # roles the blocks created (cluster-wide objects), never a role that existed before
@@ -178,6 +184,15 @@ while IFS= read -r l; do
   grep -qxF -- "$l" <<<"$copy_lines" || problem "test/demo.sql loads sample data the README does not: $l"
 done < <(grep -E '^\\copy ' test/demo.sql)
 
+# The bare word `user` in SQL is SQL's USER, the current role: `SELECT user FROM t` returns
+# the role's name in every row, silently. No example may use it (nor a quoted "user"
+# column, which 0.2.0 no longer returns). Comments and string literals are ignored.
+while IFS= read -r hit; do
+  n=${hit%%:*}
+  src=$(awk -v n="$n" '$1 == n { print $2 }' "$map")
+  problem "${src%:*}: the word user in SQL (the current role, not a column): ${hit#*:}"
+done < <(sed -e "s/'[^']*'//g" -e 's/--.*$//' "$combined" | grep -niwE '"?user"?' || true)
+
 # ---------------------------------------------------------------------------------
 # 3. Run the blocks in one session in a fresh database.
 ROLES_BEFORE=$("$PSQL" -X -qAt -d postgres -c 'SELECT rolname FROM pg_roles')
@@ -225,6 +240,31 @@ fi
 while IFS= read -r where; do
   problem "$where (block starting there): a query returned no rows"
 done < <(awk '/^@@readme-block / { b = $2 } /^\(0 rows\)$/ { print b }' "$TMP/out.txt")
+# ---------------------------------------------------------------------------------
+# 4. A cluster to keep, as the README says (its commands must be in the README).
+for c in 'bash test/demo.sh --keep' 'bash test/pg_cluster.sh start' 'bash test/pg_cluster.sh stop'; do
+  grep -qF -- "$c" README.md || problem "README.md does not name \`$c\`"
+done
+grep -qE '^ *--keep\)' test/demo.sh || problem "test/demo.sh has no --keep option"
+if start_out=$(bash test/pg_cluster.sh start 2>&1); then
+  kept_cluster=$(sed -nE 's#^ *bash test/pg_cluster\.sh stop (/tmp/recsys_pg\.[A-Za-z0-9]+)$#\1#p' <<<"$start_out")
+  connect=$(grep -E '^ *psql -h /tmp/recsys_pg\.[A-Za-z0-9]+ -p [0-9]+ -U postgres$' <<<"$start_out" | head -n 1 || true)
+  if [[ -z "$kept_cluster" || -z "$connect" ]]; then
+    problem "pg_cluster.sh start printed no psql or stop command: $start_out"
+  else
+    read -r -a words <<<"$connect"
+    if [[ "$("${PSQL}" "${words[@]:1}" -X -d postgres -Atc 'SELECT 1' 2>&1)" != 1 ]]; then
+      problem "the printed command does not connect: $connect"
+    fi
+    bash test/pg_cluster.sh stop "$kept_cluster" >/dev/null || problem "pg_cluster.sh stop failed"
+    [[ ! -e "$kept_cluster" ]] || problem "pg_cluster.sh stop left $kept_cluster"
+    kept_cluster=""
+    echo "kept cluster: pg_cluster.sh start / psql / stop work as the README says"
+  fi
+else
+  problem "bash test/pg_cluster.sh start failed: $start_out"
+fi
+
 elapsed=$(($(date +%s) - START))
 if ((errors > 0)); then
   echo "readme test: FAILED ($errors problem(s), ${elapsed} s)" >&2
