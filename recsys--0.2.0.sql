@@ -789,3 +789,10 @@ CREATE FUNCTION @extschema@.fold_in(model @extschema@.model, items anyarray, wei
   AS 'MODULE_PATHNAME', 'recsys_fold_in' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.fold_in(@extschema@.model, anyarray, double precision[]) IS
   'The user factors a factor model gives a history without retraining (implicit ALS: the training''s user step for the fixed item factors; biased MF: the ridge solve, bias left out); NULL when no given item is in the model';
+
+CREATE FUNCTION @extschema@.explain(model @extschema@.model, user_or_items "any", item_id anyelement,
+    k integer DEFAULT 10, weights double precision[] DEFAULT NULL)
+  RETURNS TABLE(item_id anyelement, contribution real)
+  AS 'MODULE_PATHNAME', 'recsys_explain' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.explain(@extschema@.model, "any", anyelement, integer, double precision[]) IS
+  'The history items that contribute most to an item''s score, largest first: user_or_items is a user of the model or an array of items (a history, weights optional); exact on item_knn (weight x similarity), content (the profile''s share) and implicit ALS (the folded-in score split over the history, as implicit''s explain); contributions sum to the score';

@@ -167,4 +167,25 @@ SELECT r.* FROM als, recsys.recommend_all(als.model, 3, NULL::int, include => 5)
 CREATE TABLE seg AS SELECT recsys.kmeans(ARRAY[g::real, (g % 7)::real], 2) AS model FROM generate_series(1, 50) g;
 SELECT r.* FROM seg, recsys.recommend_for_items(seg.model, ARRAY[1], 5) r;
 
+-- explain: the contributions sum to the score (every contribution when k is large),
+-- largest first.
+SELECT abs((SELECT sum(contribution) FROM als, recsys.explain(als.model, ARRAY[1, 2, 3, 15], 22, 100))
+         - (SELECT score FROM als, recsys.recommend_for_items(als.model, ARRAY[1, 2, 3, 15], 60) WHERE item_id = 22)) < 1e-4 AS als_sums_to_score,
+       (SELECT count(*) FROM als, recsys.explain(als.model, ARRAY[1, 2, 3, 15, 15], 22, 100)) AS als_parts,
+       (SELECT array_agg(contribution ORDER BY contribution DESC) FROM als, recsys.explain(als.model, ARRAY[1, 2, 3, 15], 22, 2))
+     = (SELECT (array_agg(contribution ORDER BY contribution DESC))[1:2] FROM als, recsys.explain(als.model, ARRAY[1, 2, 3, 15], 22, 100)) AS als_top_k_first;
+SELECT count(*) AS users,
+       count(*) FILTER (WHERE abs(coalesce(e, 0) - recsys.score(km.model, u, 7)) < 1e-5) AS knn_user_sums_to_score
+FROM km, LATERAL (SELECT u, (SELECT sum(contribution) FROM recsys.explain(km.model, u, 7, 1000)) AS e FROM generate_series(1, 50) u) s;
+SELECT abs((SELECT sum(contribution) FROM km, recsys.explain(km.model, ARRAY[1, 2, 3], 4, 10, ARRAY[2, 1, 3]))
+         - (SELECT score FROM km, recsys.recommend_for_items(km.model, ARRAY[1, 2, 3], ARRAY[2, 1, 3], 60) WHERE item_id = 4)) < 1e-5 AS knn_history_sums_to_score,
+       abs((SELECT sum(contribution) FROM cm, recsys.explain(cm.model, ARRAY[1, 12, 13], 3, 10, ARRAY[1, 2, 0.5]))
+         - (SELECT score FROM cm, recsys.recommend_for_items(cm.model, ARRAY[1, 12, 13], ARRAY[1, 2, 0.5], 60) WHERE item_id = 3)) < 1e-5 AS content_sums_to_score;
+SELECT r.* FROM mf, recsys.explain(mf.model, ARRAY[1, 2], 3) r;
+SELECT r.* FROM pop, recsys.explain(pop.model, 1, 3) r;
+SELECT r.* FROM als, recsys.explain(als.model, 99999, 3) r;
+SELECT r.* FROM als, recsys.explain(als.model, ARRAY[1, 2], 99999) r;
+SELECT r.* FROM als, recsys.explain(als.model, ARRAY[1, 2], 3, 0) r;
+SELECT r.* FROM cm, recsys.explain(cm.model, 1, 3) r;
+
 DROP SCHEMA t14 CASCADE;

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <string>
 
+#include "content.h"
+
 namespace recsys {
 namespace {
 
@@ -178,6 +180,56 @@ double als_explain(const ModelView& model, const double* gram, double alpha, dou
     const double contribution = (1.0 + alpha * std::fabs(w)) * dotp;
     out.emplace_back(j, contribution);
     total += contribution;
+  }
+  return total;
+}
+
+double knn_explain(const ModelView& model, const History& h, int64_t item,
+                   std::vector<std::pair<int32_t, double>>& out) {
+  out.clear();
+  const int64_t* indptr = model.section_as<int64_t>(SectionTag::NeighbourIndptr);
+  const int32_t* indices = model.section_as<int32_t>(SectionTag::NeighbourIndices);
+  const float* scores = model.section_as<float>(SectionTag::NeighbourScores);
+  if (!indptr || !indices || !scores) fail(ErrorKind::InvalidModel, "item_knn model without neighbour lists");
+  if (item < 0 || item >= model.n_items()) fail(ErrorKind::InvalidParameter, "explain: item index out of range");
+  // Entries with a positive weight only (as recommend scores them), merged per item.
+  History positive;
+  for (size_t p = 0; p < h.items.size(); ++p) {
+    const float w = h.weights.empty() ? 1.0f : h.weights[p];
+    if (!(w > 0)) continue;
+    positive.items.push_back(h.items[p]);
+    positive.weights.push_back(w);
+  }
+  const auto hist = merged(model, positive, false, true, 1.0);
+  double total = 0;
+  for (const auto& [j, w] : hist) {
+    double sim = 0;
+    for (int64_t q = indptr[j]; q < indptr[j + 1]; ++q)
+      if (indices[q] == item) {
+        sim = scores[q];
+        break;
+      }
+    out.emplace_back(j, w * sim);
+    total += w * sim;
+  }
+  return total;
+}
+
+double content_explain(const ModelView& model, const History& h, int64_t item,
+                       std::vector<std::pair<int32_t, double>>& out) {
+  out.clear();
+  if (item < 0 || item >= model.n_items()) fail(ErrorKind::InvalidParameter, "explain: item index out of range");
+  const auto hist = merged(model, h, false, false, 1.0);
+  // ||profile||^2 = sum_j sum_l w_j w_l (v_j . v_l): the history is small.
+  double norm2 = 0;
+  for (const auto& [a, wa] : hist)
+    for (const auto& [b, wb] : hist) norm2 += wa * wb * content_similarity(model, a, b);
+  const double norm = norm2 > 0 ? std::sqrt(norm2) : 0.0;
+  double total = 0;
+  for (const auto& [j, w] : hist) {
+    const double c = norm > 0 ? w * content_similarity(model, j, item) / norm : 0.0;
+    out.emplace_back(j, c);
+    total += c;
   }
   return total;
 }

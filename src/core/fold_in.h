@@ -59,4 +59,13 @@ std::vector<int32_t> history_items(const History& h);
 double als_explain(const ModelView& model, const double* gram, double alpha, double lambda, const History& h,
                    int64_t item, std::vector<std::pair<int32_t, double>>& out);
 
+// Item-kNN: score(item) = sum_j w_j sim(j, item) over the history entries with w_j > 0
+// (the stored neighbour lists; weights empty = 1), so contribution_j = w_j sim(j, item),
+// duplicates merged. Content: score = profile . v_item / ||profile|| with profile =
+// sum_j w_j v_j, so contribution_j = w_j (v_j . v_item) / ||profile||. Returns the score.
+double knn_explain(const ModelView& model, const History& h, int64_t item,
+                   std::vector<std::pair<int32_t, double>>& out);
+double content_explain(const ModelView& model, const History& h, int64_t item,
+                       std::vector<std::pair<int32_t, double>>& out);
+
 }  // namespace recsys

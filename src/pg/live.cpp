@@ -10,6 +10,7 @@
 // from its parameters section here, at the border, and handed to the core typed.
 #include "pg_support.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -26,6 +27,7 @@ extern "C" {
 extern "C" {
 PG_FUNCTION_INFO_V1(recsys_recommend_for_items);
 PG_FUNCTION_INFO_V1(recsys_fold_in);
+PG_FUNCTION_INFO_V1(recsys_explain);
 }
 
 using namespace recsys_pg;
@@ -271,4 +273,97 @@ Datum recsys_fold_in(PG_FUNCTION_ARGS) {
   Datum* elems = static_cast<Datum*>(palloc(sizeof(Datum) * f));
   for (int j = 0; j < f; ++j) elems[j] = Float4GetDatum(buf->x[j]);
   PG_RETURN_ARRAYTYPE_P(construct_array(elems, f, FLOAT4OID, 4, true, TYPALIGN_INT));
+}
+
+// explain(model, user_or_items, item [, k [, weights]]) -> (item_id, contribution): the
+// history items that contribute most to the item's score, largest first. The second
+// argument is a user of the model (their stored items: item_knn with their stored
+// weights, implicit ALS with weight 1, since the model keeps no ALS weights) or an array
+// of items (a history, weights optional). Exact decompositions: item_knn (weight x
+// similarity, summing to recommend's score), content (the profile's share of the
+// cosine), implicit ALS (the folded-in user's score y_i . A^-1 b split over b's terms, as
+// `implicit` does). Other kinds have no faithful decomposition: an error says so.
+Datum recsys_explain(PG_FUNCTION_ARGS) {
+  if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3)) {
+    TupleDesc desc;
+    (void)begin_materialized_srf(fcinfo, &desc);
+    return (Datum)0;
+  }
+  ModelView m = model_arg(fcinfo, 0);
+  const ModelKind kind = m.kind();
+  if (kind != ModelKind::ImplicitAls && kind != ModelKind::ItemKnn && kind != ModelKind::Content)
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("explain has no faithful decomposition for a %s model", recsys::model_kind_name(kind)),
+                    errdetail(kind == ModelKind::BiasedMf
+                                  ? "A biased MF score is a dot product of learned factors plus biases; it does not split into per-item parts."
+                                  : "Its scores do not come from the user's items."),
+                    errhint("explain works on implicit_als, item_knn and content models.")));
+  const int32 k = PG_GETARG_INT32(3);
+  check_k(k);
+  LiveBuffers* buf = context_owned<LiveBuffers>(CurrentMemoryContext);
+  const Oid arg_type = get_fn_expr_argtype(fcinfo->flinfo, 1);
+  const bool history_given = arg_type != UNKNOWNOID && get_element_type(getBaseType(arg_type)) != InvalidOid;
+  if (history_given) {
+    (void)read_history(fcinfo, "explain", 1, PG_NARGS() > 4 ? 4 : -1, m, buf);
+  } else {
+    if (kind == ModelKind::Content)
+      ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                      errmsg("a content model has no users: pass the user's items as an array"),
+                      errhint("recsys.explain(model, ARRAY[...], item)")));
+    const int64_t user = lookup_key(m.user_keys(), PG_GETARG_DATUM(1), arg_type);
+    if (user < 0)
+      ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                      errmsg("user %s is not in the model", key_arg_text(PG_GETARG_DATUM(1), arg_type)),
+                      errhint("Pass the user's items as an array to explain a history the model has not seen.")));
+    const uint8_t* csr = m.section(recsys::SectionTag::UserItems);
+    if (csr == nullptr)
+      ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                      errmsg("this model was trained with store_seen = false, so it has no user histories to explain"),
+                      errhint("Pass the user's items as an array.")));
+    const float* uw = m.section_as<float>(recsys::SectionTag::UserWeights);
+    recsys_guard([&] {
+      const int64_t* indptr = reinterpret_cast<const int64_t*>(csr);
+      const int32_t* items = reinterpret_cast<const int32_t*>(csr + 8 * (m.n_users() + 1));
+      buf->history.items.clear();
+      buf->history.weights.clear();
+      for (int64_t p = indptr[user]; p < indptr[user + 1]; ++p) {
+        buf->history.items.push_back(items[p]);
+        if (kind == ModelKind::ItemKnn && uw) buf->history.weights.push_back(uw[p]);
+      }
+    });
+  }
+  const Oid item_type = get_fn_expr_argtype(fcinfo->flinfo, 2);
+  const int64_t item = lookup_key(m.item_keys(), PG_GETARG_DATUM(2), item_type);
+  if (item < 0)
+    ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                    errmsg("item %s is not in the model", key_arg_text(PG_GETARG_DATUM(2), item_type))));
+  const double* gram = kind == ModelKind::ImplicitAls ? gram_for(m, buf) : nullptr;
+  double alpha = 1, lambda = 0.01;
+  if (kind == ModelKind::ImplicitAls) als_params(m, &alpha, &lambda);
+  int64_t count = 0;
+  recsys_guard([&] {
+    if (kind == ModelKind::ImplicitAls)
+      recsys::als_explain(m, gram, alpha, lambda, buf->history, item, buf->parts);
+    else if (kind == ModelKind::ItemKnn)
+      recsys::knn_explain(m, buf->history, item, buf->parts);
+    else
+      recsys::content_explain(m, buf->history, item, buf->parts);
+    buf->results.clear();
+    for (const auto& [j, c] : buf->parts) buf->results.push_back(Scored{static_cast<float>(c), j});
+    std::sort(buf->results.begin(), buf->results.end(), recsys::ranks_before);
+    count = std::min<int64_t>(k, static_cast<int64_t>(buf->results.size()));
+  });
+  TupleDesc desc;
+  Tuplestorestate* store = begin_materialized_srf(fcinfo, &desc);
+  Oid id_type = TupleDescAttr(desc, 0)->atttypid;
+  recsys::KeyDictionary dict = m.item_keys();
+  check_output_type(dict, m.header->item_type_oid, id_type, "item", "Pass the item as %s.");
+  for (int64_t r = 0; r < count; ++r) {
+    Datum values[2];
+    bool rnulls[2] = {false, false};
+    values[0] = key_to_datum(dict, buf->results[r].index, id_type);
+    values[1] = Float4GetDatum(buf->results[r].score);
+    tuplestore_putvalues(store, desc, values, rnulls);
+  }
+  return (Datum)0;
 }
