@@ -389,13 +389,7 @@ Datum recsys_ranking_metrics_final(PG_FUNCTION_ARGS) {
     st->job = new recsys::BackgroundJob();
     st->job->start([st, threads](const recsys::CancelToken& cancel) { compute_ranking_metrics(st, threads, cancel); });
   });
-  for (;;) {
-    bool done = false;
-    recsys_guard([&] { done = st->job->wait_for(50); });
-    CHECK_FOR_INTERRUPTS();
-    if (done) break;
-  }
-  recsys_guard([&] { st->job->rethrow_if_failed(); });
+  poll_job(st->job);
   if (st->users_evaluated == 0)
     ereport(NOTICE,
             (errmsg("ranking_metrics: no test user could be ranked, so the metrics are NULL"),

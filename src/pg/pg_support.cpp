@@ -561,6 +561,16 @@ Tuplestorestate* begin_materialized_srf(FunctionCallInfo fcinfo, TupleDesc* desc
   return store;
 }
 
+void poll_job(recsys::BackgroundJob* job) {
+  for (;;) {
+    bool done = false;
+    recsys_guard([&] { done = job->wait_for(50); });
+    CHECK_FOR_INTERRUPTS();
+    if (done) break;
+  }
+  recsys_guard([&] { job->rethrow_if_failed(); });
+}
+
 void check_k(int32 k) {
   if (k <= 0)
     ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("k must be greater than zero, got %d", k)));

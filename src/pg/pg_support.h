@@ -5,8 +5,10 @@
 
 #include "keys.h"
 #include "model_format.h"
+#include "parallel.h"
 #include "serving.h"
 
+#include <memory>
 #include <vector>
 
 extern "C" {
@@ -99,6 +101,25 @@ T* context_owned(MemoryContext ctx) {
   h->callback.arg = h;
   MemoryContextRegisterResetCallback(ctx, &h->callback);
   return h->object;
+}
+
+// Waits for a started job while answering cancel and statement_timeout within ~50 ms
+// (CHECK_FOR_INTERRUPTS between short guarded waits), then raises what the job threw.
+// On cancel the error leaves at once; the job's owner (a context-owned object or an
+// aggregate state) cancels and joins it when its memory context goes.
+void poll_job(recsys::BackgroundJob* job);
+
+// Runs body(cancel) on a fresh job kept in `slot` and polls it (poll_job). The body
+// must not reference the caller's stack: on cancel this frame is gone before the job
+// is joined. `slot` belongs to a context-owned object, declared after what the body
+// reads so that it is joined first.
+template <class Body>
+void run_polled(std::unique_ptr<recsys::BackgroundJob>& slot, Body body) {
+  recsys_guard([&] {
+    slot.reset(new recsys::BackgroundJob());
+    slot->start(body);
+  });
+  poll_job(slot.get());
 }
 
 // The byte limit of the backend's model cache (recsys.model_cache_size, at most

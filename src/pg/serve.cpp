@@ -7,6 +7,7 @@
 // domain CHECK) that calls recsys again.
 #include "pg_support.h"
 
+#include <memory>
 #include <vector>
 
 extern "C" {
@@ -244,6 +245,10 @@ struct BatchBuffers {
   // Items in decreasing-norm order for the pruned batch scoring when the model cache
   // has none: built once per call and shared by all its batches.
   recsys::ItemOrder order;
+  std::vector<int64_t> chunk;  // the current batch's users
+  // The current batch's scoring, off the main thread so that a cancel is answered at
+  // once. Declared last: destroyed (cancelled and joined) before what it reads.
+  std::unique_ptr<recsys::BackgroundJob> job;
 };
 
 // The users of a recommend_all call: the array's elements the model knows (unknown IDs
@@ -349,10 +354,12 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
   MemoryContext row_ctx = AllocSetContextCreate(CurrentMemoryContext, "recsys recommend_all", ALLOCSET_SMALL_SIZES);
   for (int64_t b0 = 0; b0 < total; b0 += batch) {
     const int64_t nb = std::min(batch, total - b0);
-    recsys_guard([&] {
-      std::vector<int64_t> chunk(users->begin() + b0, users->begin() + b0 + nb);
-      recsys::CancelToken never;
-      recsys::recommend_batch(m, chunk, k, exclude_seen, threads, never, buf->results, order, item_filter);
+    recsys_guard([&] { buf->chunk.assign(users->begin() + b0, users->begin() + b0 + nb); });
+    // The job reads only the heap buffers, the (pinned) model and values it owns: an
+    // error raised while it runs leaves this frame before the job is joined (the filter
+    // is a heap object owned by the call's context).
+    run_polled(buf->job, [m, buf, k, exclude_seen, threads, order, item_filter](const recsys::CancelToken& cancel) {
+      recsys::recommend_batch(m, buf->chunk, k, exclude_seen, threads, cancel, buf->results, order, item_filter);
     });
     for (int64_t j = 0; j < nb; ++j) {
       MemoryContext old = MemoryContextSwitchTo(row_ctx);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # pg_cancel_backend on a running train_als, from another session, during the training
-# phase (5 cycles) and during ingest (3 cycles), and on ranking_metrics while it scores
-# the test users (2 cycles). Each cancel must end the query with the
+# phase (5 cycles) and during ingest (3 cycles), and on ranking_metrics and recommend_all
+# while they score users (2 cycles each). Each cancel must end the query with the
 # cancel error within 3 s; the backend must stay alive and usable, its training threads
 # must be gone, and its memory must not grow from cycle to cycle (no leaked C++ state).
 #
@@ -150,6 +150,11 @@ EOF_SQL
 RANKING_QUERY="SELECT recsys.ranking_metrics(m, u, i, '{\"k\": 10, \"exclude_seen\": false}'::jsonb) IS NOT NULL FROM many_model, many;"
 for c in 1 2; do
   cancel_cycle "ranking_metrics cancel $c/2" train "$RANKING_QUERY"
+done
+# recommend_all scores each batch of users on a job too.
+BATCH_QUERY="SELECT count(*) FROM many_model, recsys.recommend_all(m, 1000, NULL::int, false);"
+for c in 1 2; do
+  cancel_cycle "recommend_all cancel $c/2" train "$BATCH_QUERY"
 done
 
 # The same backend still trains normally.
