@@ -795,4 +795,4 @@ CREATE FUNCTION @extschema@.explain(model @extschema@.model, user_or_items "any"
   RETURNS TABLE(item_id anyelement, contribution real)
   AS 'MODULE_PATHNAME', 'recsys_explain' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION @extschema@.explain(@extschema@.model, "any", anyelement, integer, double precision[]) IS
-  'The history items that contribute most to an item''s score, largest first: user_or_items is a user of the model or an array of items (a history, weights optional); exact on item_knn (weight x similarity), content (the profile''s share) and implicit ALS (the folded-in score split over the history, as implicit''s explain); contributions sum to the score';
+  'The history items that contribute most to an item''s score, largest first: user_or_items is a user of the model or an array of items (a history, weights optional); exact on item_knn (weight x similarity), content (the profile''s share) and implicit ALS (the folded-in score split over the history, as implicit''s explain); contributions sum to the score; the item needs a type (a column or a cast such as 'B00X'::text)';
