@@ -60,14 +60,23 @@ void als_system(const ModelView& model, const double* gram, double alpha, double
   }
   A = Eigen::Map<const RowMatrixD>(gram, f, f);
   for (int j = 0; j < f; ++j) A(j, j) += lambda;
-  b = Eigen::VectorXd::Zero(f);
-  Eigen::VectorXd y(f);
-  for (const auto& [i, w] : hist) {
-    for (int j = 0; j < f; ++j) y[j] = Y[int64_t(i) * f + j];
+  // sum_i (c_i - 1) y_i y_i^T as one product S^T S, rows s_i = sqrt(c_i - 1) y_i, and
+  // b = sum_i c_i p_i y_i = H^T t.
+  const int64_t nh = static_cast<int64_t>(hist.size());
+  RowMatrixD H(nh, f), S(nh, f);
+  Eigen::VectorXd t(nh);
+  for (int64_t r = 0; r < nh; ++r) {
+    const auto& [i, w] = hist[static_cast<size_t>(r)];
     const double c1 = alpha * std::fabs(w);  // c - 1
-    A.noalias() += c1 * y * y.transpose();
-    if (w > 0) b += (1.0 + c1) * y;
+    const double root = std::sqrt(c1);
+    for (int j = 0; j < f; ++j) {
+      H(r, j) = Y[int64_t(i) * f + j];
+      S(r, j) = root * H(r, j);
+    }
+    t[r] = w > 0 ? 1.0 + c1 : 0.0;
   }
+  A.noalias() += S.transpose() * S;
+  b.noalias() = H.transpose() * t;
 }
 
 }  // namespace

@@ -321,15 +321,29 @@ int64_t recommend_vector_impl(const ModelView& model, const float* x, int64_t k,
   const float* bias = model.section_as<float>(SectionTag::ItemBias);
   auto refused = [&](int32_t i) { return skip(i) || (filter && !filter->allows(i)); };
   if (filter && filter->has_include) {
+    // The allowed rows gathered a block at a time and scored in one kernel call (a row's
+    // score has the same bits in any grouping).
+    constexpr size_t kBlock = 64;
     thread_local RunningTopK top;
+    thread_local std::vector<float> rows;
+    thread_local std::vector<int32_t> ids;
     top.reset(std::min<int64_t>(k, n));
+    rows.resize(kBlock * static_cast<size_t>(std::max(f, 1)));
+    ids.clear();
+    float s[kBlock];
+    auto flush = [&] {
+      if (ids.empty()) return;
+      score_rows(rows.data(), static_cast<int64_t>(ids.size()), f, x, s);
+      for (size_t c = 0; c < ids.size(); ++c) top.offer(bias ? s[c] + bias[ids[c]] : s[c], ids[c]);
+      ids.clear();
+    };
     for (int32_t i : filter->include) {
       if (refused(i)) continue;
-      float s;
-      score_rows(model.item_factors() + int64_t(i) * f, 1, f, x, &s);
-      if (bias) s += bias[i];
-      top.offer(s, i);
+      if (f > 0) std::memcpy(rows.data() + ids.size() * f, model.item_factors() + int64_t(i) * f, sizeof(float) * f);
+      ids.push_back(i);
+      if (ids.size() == kBlock) flush();
     }
+    flush();
     out.assign(top.heap.begin(), top.heap.end());
     std::sort(out.begin(), out.end(), ranks_before);
     return static_cast<int64_t>(out.size());

@@ -83,11 +83,13 @@ int read_history(FunctionCallInfo fcinfo, const char* fn, int items_arg, int wei
   recsys::KeyDictionary dict = m.item_keys();
   int64_t* idx = static_cast<int64_t*>(palloc(sizeof(int64_t) * (n > 0 ? n : 1)));
   float* w = static_cast<float*>(palloc(sizeof(float) * (n > 0 ? n : 1)));
+  int64_t* index = static_cast<int64_t*>(palloc(sizeof(int64_t) * (n > 0 ? n : 1)));
+  lookup_keys(dict, elems, nulls, n, elem, index);
   int known = 0, given = 0;
   for (int i = 0; i < n; ++i) {
     if (nulls[i]) continue;
     ++given;
-    const int64_t j = lookup_key(dict, elems[i], elem);
+    const int64_t j = index[i];
     if (j < 0) continue;
     idx[known] = j;
     w[known] = weights ? static_cast<float>(weights[i]) : 1.0f;
@@ -115,10 +117,29 @@ const double* gram_for(const ModelView& m, LiveBuffers* buf) {
   return buf->gram.data();
 }
 
-// The model's fold-in parameters, as training used them (float options widened).
-void als_params(const ModelView& m, double* alpha, double* lambda) {
+// The model's fold-in parameters, as training used them (float options widened). They
+// are read from the parameters section once per model and call site: kept in fn_extra
+// (the function's memory context) under the model's fingerprint.
+struct ParamsMemo {
+  uint64_t fingerprint;
+  double alpha;
+  double lambda;
+};
+
+void als_params(FunctionCallInfo fcinfo, const ModelView& m, double* alpha, double* lambda) {
+  ParamsMemo* memo = static_cast<ParamsMemo*>(fcinfo->flinfo->fn_extra);
+  if (memo != nullptr && memo->fingerprint == m.header->fingerprint) {
+    *alpha = memo->alpha;
+    *lambda = memo->lambda;
+    return;
+  }
   *alpha = static_cast<float>(model_param(m, "alpha", 1.0));
   *lambda = static_cast<float>(model_param(m, "regularization", 0.01));
+  if (memo == nullptr) {
+    memo = static_cast<ParamsMemo*>(MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(ParamsMemo)));
+    fcinfo->flinfo->fn_extra = memo;
+  }
+  *memo = ParamsMemo{m.header->fingerprint, *alpha, *lambda};
 }
 
 recsys::MfFoldParams mf_params(const ModelView& m) {
@@ -182,7 +203,7 @@ Datum recsys_recommend_for_items(PG_FUNCTION_ARGS) {
       (kind == ModelKind::ImplicitAls || kind == ModelKind::BiasedMf) ? cached_item_order(m) : nullptr;
   const double* gram = kind == ModelKind::ImplicitAls && !buf->history.items.empty() ? gram_for(m, buf) : nullptr;
   double alpha = 1, lambda = 0.01;
-  if (kind == ModelKind::ImplicitAls) als_params(m, &alpha, &lambda);
+  if (kind == ModelKind::ImplicitAls) als_params(fcinfo, m, &alpha, &lambda);
   recsys::MfFoldParams mfp;
   if (kind == ModelKind::BiasedMf) mfp = mf_params(m);
   int64_t count = 0;
@@ -257,7 +278,7 @@ Datum recsys_fold_in(PG_FUNCTION_ARGS) {
   if (buf->history.items.empty()) PG_RETURN_NULL();
   const double* gram = kind == ModelKind::ImplicitAls ? gram_for(m, buf) : nullptr;
   double alpha = 1, lambda = 0.01;
-  if (kind == ModelKind::ImplicitAls) als_params(m, &alpha, &lambda);
+  if (kind == ModelKind::ImplicitAls) als_params(fcinfo, m, &alpha, &lambda);
   recsys::MfFoldParams mfp;
   if (kind == ModelKind::BiasedMf) mfp = mf_params(m);
   const int f = m.factors();
@@ -339,7 +360,7 @@ Datum recsys_explain(PG_FUNCTION_ARGS) {
                     errmsg("item %s is not in the model", key_arg_text(PG_GETARG_DATUM(2), item_type))));
   const double* gram = kind == ModelKind::ImplicitAls ? gram_for(m, buf) : nullptr;
   double alpha = 1, lambda = 0.01;
-  if (kind == ModelKind::ImplicitAls) als_params(m, &alpha, &lambda);
+  if (kind == ModelKind::ImplicitAls) als_params(fcinfo, m, &alpha, &lambda);
   int64_t count = 0;
   recsys_guard([&] {
     if (kind == ModelKind::ImplicitAls)

@@ -485,6 +485,27 @@ double model_param(const recsys::ModelView& m, const char* key, double fallback,
   return d;
 }
 
+void lookup_keys(const recsys::KeyDictionary& dict, const Datum* elems, const bool* nulls, int n, Oid elem,
+                 int64_t* out) {
+  const Oid base = getBaseType(elem);
+  const bool ints = dict.kind() == KeyKind::Int && (base == INT2OID || base == INT4OID || base == INT8OID);
+  const bool texts = dict.kind() == KeyKind::Text && (base == TEXTOID || base == VARCHAROID);
+  for (int i = 0; i < n; ++i) {
+    if (nulls != nullptr && nulls[i]) {
+      out[i] = -1;
+    } else if (ints) {
+      const int64_t v = base == INT2OID ? DatumGetInt16(elems[i]) : base == INT4OID ? DatumGetInt32(elems[i])
+                                                                                     : DatumGetInt64(elems[i]);
+      out[i] = dict.find_int(v);
+    } else if (texts) {
+      struct varlena* t = pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(elems[i])));
+      out[i] = dict.find_bytes(reinterpret_cast<const uint8_t*>(VARDATA_ANY(t)), VARSIZE_ANY_EXHDR(t));
+    } else {
+      out[i] = lookup_key(dict, elems[i], elem);
+    }
+  }
+}
+
 ArrayType* array_arg(FunctionCallInfo fcinfo, int arg, const char* what) {
   if (arg < 0 || arg >= PG_NARGS() || PG_ARGISNULL(arg)) return nullptr;
   const Oid type = get_fn_expr_argtype(fcinfo->flinfo, arg);
@@ -520,12 +541,11 @@ void read_item_filter(FunctionCallInfo fcinfo, int include_arg, int exclude_arg,
     int n;
     deconstruct_array(arr, elem, typlen, typbyval, typalign, &elems, &nulls, &n);
     int32_t* found = static_cast<int32_t*>(palloc(sizeof(int32_t) * (n > 0 ? n : 1)));
+    int64_t* index = static_cast<int64_t*>(palloc(sizeof(int64_t) * (n > 0 ? n : 1)));
+    lookup_keys(items, elems, nulls, n, elem, index);
     int known = 0;
-    for (int i = 0; i < n; ++i) {
-      if (nulls[i]) continue;
-      const int64_t j = lookup_key(items, elems[i], elem);
-      if (j >= 0) found[known++] = static_cast<int32_t>(j);
-    }
+    for (int i = 0; i < n; ++i)
+      if (index[i] >= 0) found[known++] = static_cast<int32_t>(index[i]);
     recsys_guard([&] {
       std::vector<int32_t>& dst = pass == 0 ? filter->include : filter->exclude;
       dst.assign(found, found + known);

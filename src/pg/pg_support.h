@@ -66,6 +66,12 @@ const std::vector<double>* cached_item_gram(const recsys::ModelView& m);
 // core parses no JSON); `fallback` when the key is absent or not a number.
 double model_param(const recsys::ModelView& m, const char* key, double fallback, bool* found = nullptr);
 
+// The dictionary index of every element of a deconstructed array (-1 for NULL elements
+// and IDs not in the dictionary): lookup_key, with the type resolved once for the array
+// (no catalog lookup per element for the built-in ID types).
+void lookup_keys(const recsys::KeyDictionary& dict, const Datum* elems, const bool* nulls, int n, Oid elem,
+                 int64_t* out);
+
 // An array argument (declared as an array type, anyarray or "any"): null for SQL NULL;
 // an untyped literal ('{a,b}') is read as text[]; a value that is not an array is an error
 // naming `what`.
