@@ -140,78 +140,89 @@ COMMENT ON AGGREGATE @extschema@.train_als("any", "any", double precision, jsonb
 -- in the type of the ID argument: no casts when user and item IDs share a type.
 
 CREATE FUNCTION @extschema@.recommend(model @extschema@.model, user_id smallint, k integer,
-    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true,
+    include smallint[] DEFAULT NULL, exclude smallint[] DEFAULT NULL)
   RETURNS TABLE(item_id smallint, score real)
-  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, smallint, integer, boolean, boolean) IS
-  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false';
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, smallint, integer, boolean, boolean, smallint[], smallint[]) IS
+  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false; include => items[] allows only those items, exclude => items[] never returns those (exact: the top-k of the allowed items)';
 
 
 CREATE FUNCTION @extschema@.recommend(model @extschema@.model, user_id integer, k integer,
-    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true,
+    include integer[] DEFAULT NULL, exclude integer[] DEFAULT NULL)
   RETURNS TABLE(item_id integer, score real)
-  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, integer, integer, boolean, boolean) IS
-  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false';
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, integer, integer, boolean, boolean, integer[], integer[]) IS
+  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false; include => items[] allows only those items, exclude => items[] never returns those (exact: the top-k of the allowed items)';
 
 CREATE FUNCTION @extschema@.recommend(model @extschema@.model, user_id bigint, k integer,
-    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true,
+    include bigint[] DEFAULT NULL, exclude bigint[] DEFAULT NULL)
   RETURNS TABLE(item_id bigint, score real)
-  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, bigint, integer, boolean, boolean) IS
-  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false';
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, bigint, integer, boolean, boolean, bigint[], bigint[]) IS
+  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false; include => items[] allows only those items, exclude => items[] never returns those (exact: the top-k of the allowed items)';
 
 CREATE FUNCTION @extschema@.recommend(model @extschema@.model, user_id text, k integer,
-    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true,
+    include text[] DEFAULT NULL, exclude text[] DEFAULT NULL)
   RETURNS TABLE(item_id text, score real)
-  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, text, integer, boolean, boolean) IS
-  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false';
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, text, integer, boolean, boolean, text[], text[]) IS
+  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false; include => items[] allows only those items, exclude => items[] never returns those (exact: the top-k of the allowed items)';
 
 CREATE FUNCTION @extschema@.recommend(model @extschema@.model, user_id uuid, k integer,
-    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true,
+    include uuid[] DEFAULT NULL, exclude uuid[] DEFAULT NULL)
   RETURNS TABLE(item_id uuid, score real)
-  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, uuid, integer, boolean, boolean) IS
-  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false';
+  AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, uuid, integer, boolean, boolean, uuid[], uuid[]) IS
+  'Top-k items for a user, best first, in the type of the user argument; seen items excluded unless exclude_seen is false; an unknown user gets the most popular items unless cold_start is false; include => items[] allows only those items, exclude => items[] never returns those (exact: the top-k of the allowed items)';
 
 CREATE FUNCTION @extschema@.recommend(model @extschema@.model, user_id "any", k integer, item_type anyelement,
-    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true,
+    include "any" DEFAULT NULL, exclude "any" DEFAULT NULL)
   RETURNS TABLE(item_id anyelement, score real)
   AS 'MODULE_PATHNAME', 'recsys_recommend' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, "any", integer, anyelement, boolean, boolean) IS
+COMMENT ON FUNCTION @extschema@.recommend(@extschema@.model, "any", integer, anyelement, boolean, boolean, "any", "any") IS
   'Top-k items for a user when item IDs have another type than user IDs: pass a typed NULL as item_type, e.g. NULL::text (the user argument must have a type: a column, a cast, or a typed parameter)';
 
-CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id smallint, k integer)
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id smallint, k integer,
+    include smallint[] DEFAULT NULL, exclude smallint[] DEFAULT NULL)
   RETURNS TABLE(item_id smallint, score real)
-  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, smallint, integer) IS
-  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model';
+  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, smallint, integer, smallint[], smallint[]) IS
+  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model; include => items[] / exclude => items[] filter the candidates exactly';
 
 
-CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id integer, k integer)
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id integer, k integer,
+    include integer[] DEFAULT NULL, exclude integer[] DEFAULT NULL)
   RETURNS TABLE(item_id integer, score real)
-  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, integer, integer) IS
-  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model';
+  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, integer, integer, integer[], integer[]) IS
+  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model; include => items[] / exclude => items[] filter the candidates exactly';
 
-CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id bigint, k integer)
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id bigint, k integer,
+    include bigint[] DEFAULT NULL, exclude bigint[] DEFAULT NULL)
   RETURNS TABLE(item_id bigint, score real)
-  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, bigint, integer) IS
-  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model';
+  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, bigint, integer, bigint[], bigint[]) IS
+  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model; include => items[] / exclude => items[] filter the candidates exactly';
 
-CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id text, k integer)
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id text, k integer,
+    include text[] DEFAULT NULL, exclude text[] DEFAULT NULL)
   RETURNS TABLE(item_id text, score real)
-  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, text, integer) IS
-  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model';
+  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, text, integer, text[], text[]) IS
+  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model; include => items[] / exclude => items[] filter the candidates exactly';
 
-CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id uuid, k integer)
+CREATE FUNCTION @extschema@.similar_items(model @extschema@.model, item_id uuid, k integer,
+    include uuid[] DEFAULT NULL, exclude uuid[] DEFAULT NULL)
   RETURNS TABLE(item_id uuid, score real)
-  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, uuid, integer) IS
-  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model';
+  AS 'MODULE_PATHNAME', 'recsys_similar_items' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(@extschema@.model, uuid, integer, uuid[], uuid[]) IS
+  'The k items most similar to an item, the item itself excluded: cosine of item factors, or the stored neighbours of an item_knn or content model; include => items[] / exclude => items[] filter the candidates exactly';
 
 CREATE FUNCTION @extschema@.similar_users(model @extschema@.model, user_id smallint, k integer)
   RETURNS TABLE(user_id smallint, score real)
@@ -601,23 +612,15 @@ CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer)
   RETURNS TABLE(user_id text, item_id text, score real, rank integer)
   AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer, id_type anyelement,
-    exclude_seen boolean DEFAULT true)
-  RETURNS TABLE(user_id anyelement, item_id anyelement, score real, rank integer)
-  AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE PARALLEL SAFE;
-CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer, id_type anyelement,
-    exclude_seen boolean, users anyarray)
+    exclude_seen boolean DEFAULT true, users "any" DEFAULT NULL,
+    include "any" DEFAULT NULL, exclude "any" DEFAULT NULL)
   RETURNS TABLE(user_id anyelement, item_id anyelement, score real, rank integer)
   AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE PARALLEL SAFE;
 CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer, user_type anyelement,
-    item_type anycompatible, exclude_seen boolean DEFAULT true)
+    item_type anycompatible, exclude_seen boolean DEFAULT true, users "any" DEFAULT NULL,
+    include "any" DEFAULT NULL, exclude "any" DEFAULT NULL)
   RETURNS TABLE(user_id anyelement, item_id anycompatible, score real, rank integer)
   AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE PARALLEL SAFE;
-CREATE FUNCTION @extschema@.recommend_all(model @extschema@.model, k integer, user_type anyelement,
-    item_type anycompatible, exclude_seen boolean, users anyarray)
-  RETURNS TABLE(user_id anyelement, item_id anycompatible, score real, rank integer)
-  AS 'MODULE_PATHNAME', 'recsys_recommend_all' LANGUAGE C STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, boolean) IS
-  'Top-k for every user (or the users in the array) as (user, item, score, rank): blocked, multi-threaded scoring; IDs in the type of id_type, e.g. NULL::bigint';
 
 -- ---------------------------------------------------------------------------------
 -- Content model: item similarity from product metadata alone (categories, tags, free
@@ -663,17 +666,19 @@ COMMENT ON FUNCTION @extschema@.recommend_content(@extschema@.model, anyarray, d
   'recommend_content with one weight per given item (e.g. 3 for a purchase, 1 for a view; negative pushes away)';
 
 CREATE FUNCTION @extschema@.recommend_for_items(model @extschema@.model, items anyarray, k integer,
-    exclude_given boolean DEFAULT true)
+    exclude_given boolean DEFAULT true, include "any" DEFAULT NULL, exclude "any" DEFAULT NULL,
+    cold_start boolean DEFAULT NULL)
   RETURNS TABLE(item_id anyelement, score real)
-  AS 'MODULE_PATHNAME', 'recsys_recommend_for_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.recommend_for_items(@extschema@.model, anyarray, integer, boolean) IS
-  'Top-k items for a list of items (a basket, a session, an anonymous visitor) from an item_knn model (sum of the stored similarities) or a content model (as recommend_content); unknown items and NULLs are skipped, the given items excluded unless exclude_given is false';
+  AS 'MODULE_PATHNAME', 'recsys_recommend_for_items' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend_for_items(@extschema@.model, anyarray, integer, boolean, "any", "any", boolean) IS
+  'Top-k items for a history the model was not trained on (a new user, events since training, a basket), on every model kind: implicit ALS folds the user in exactly (the training''s user step), biased MF solves the user''s bias and factors, popularity returns the popular items, item_knn sums stored similarities, content scores the profile; unknown items and NULLs are skipped, the given items excluded unless exclude_given is false; include / exclude filter the candidates exactly; no known item gives the popular items (factor and popularity models) unless cold_start is false';
 CREATE FUNCTION @extschema@.recommend_for_items(model @extschema@.model, items anyarray, weights double precision[],
-    k integer, exclude_given boolean DEFAULT true)
+    k integer, exclude_given boolean DEFAULT true, include "any" DEFAULT NULL, exclude "any" DEFAULT NULL,
+    cold_start boolean DEFAULT NULL)
   RETURNS TABLE(item_id anyelement, score real)
-  AS 'MODULE_PATHNAME', 'recsys_recommend_for_items' LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 10;
-COMMENT ON FUNCTION @extschema@.recommend_for_items(@extschema@.model, anyarray, double precision[], integer, boolean) IS
-  'recommend_for_items with one weight per given item (item_knn: non-positive weights add nothing; content: negative pushes away)';
+  AS 'MODULE_PATHNAME', 'recsys_recommend_for_items' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend_for_items(@extschema@.model, anyarray, double precision[], integer, boolean, "any", "any", boolean) IS
+  'recommend_for_items with one weight per given item (implicit ALS: confidence weights, duplicates add up; biased MF: the ratings, duplicates averaged; item_knn: non-positive weights add nothing; content: negative pushes away)';
 
 CREATE FUNCTION @extschema@.content_similarity(model @extschema@.model, item_a "any", item_b "any") RETURNS real
   AS 'MODULE_PATHNAME', 'recsys_content_similarity' LANGUAGE C STABLE STRICT PARALLEL SAFE;
@@ -818,3 +823,23 @@ CREATE AGGREGATE @extschema@.train_item_knn("user" "any", item "any", options te
   SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE @extschema@.train_item_knn("any", "any", text) IS
   'Item-kNN over (user, item) rows, each weighing 1, with options given as text (an untyped literal); see the four-argument form';
+COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, boolean, "any", "any", "any") IS
+  'Top-k items for every user, or the users of the users array, as (user_id, item_id, score, rank), users and items sharing the ID type of id_type (e.g. NULL::bigint); include => items[] / exclude => items[] filter the candidates exactly';
+COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, anycompatible, boolean, "any", "any", "any") IS
+  'Top-k items for every user, or the users of the users array, user IDs typed as user_type and item IDs as item_type; include => items[] / exclude => items[] filter the candidates exactly';
+
+-- ---------------------------------------------------------------------------------
+-- Live serving: the user vector of a history the model was not trained on.
+
+CREATE FUNCTION @extschema@.fold_in(model @extschema@.model, items anyarray, weights double precision[] DEFAULT NULL)
+  RETURNS real[]
+  AS 'MODULE_PATHNAME', 'recsys_fold_in' LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.fold_in(@extschema@.model, anyarray, double precision[]) IS
+  'The user factors a factor model gives a history without retraining (implicit ALS: the training''s user step for the fixed item factors; biased MF: the ridge solve, bias left out); NULL when no given item is in the model';
+
+CREATE FUNCTION @extschema@.explain(model @extschema@.model, user_or_items "any", item_id anyelement,
+    k integer DEFAULT 10, weights double precision[] DEFAULT NULL)
+  RETURNS TABLE(item_id anyelement, contribution real)
+  AS 'MODULE_PATHNAME', 'recsys_explain' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.explain(@extschema@.model, "any", anyelement, integer, double precision[]) IS
+  'The history items that contribute most to an item''s score, largest first: user_or_items is a user of the model or an array of items (a history, weights optional); exact on item_knn (weight x similarity), content (the profile''s share) and implicit ALS (the folded-in score split over the history, as implicit''s explain); contributions sum to the score; the item needs a type (a column or a cast such as ''B00X''::text)';

@@ -333,6 +333,26 @@ CSM=$(core core_similar_mean_ms)
 record serving "similar_items per call inside one statement" "$(calc "$SIMIN_MS / $SUBI")" ms "core scoring mean" "$CSM" \
   "$(calc "($SIMIN_MS / $SUBI - $CSM) / $CSM")" "<= 1"
 
+# Live serving against plain recommend on the same users, inside one statement: fold-in
+# of a 50-item history + recommend (recommend_for_items), and include / exclude lists of
+# 1,000 items (issue 12's aims: <= 3x and <= 2x).
+SUBF=$((SUB < 1000 ? SUB : 1000))
+q "CREATE TABLE bench_hist AS SELECT u, (SELECT array_agg(b.item_id) FROM bench_items b
+     WHERE b.n IN (SELECT ((u * 37 + g * 101) % $NI) + 1 FROM generate_series(1, 50) g)) AS items
+   FROM generate_series(1, $SUBF) u;
+   CREATE TABLE bench_filter AS SELECT array_agg(item_id) AS items
+   FROM (SELECT item_id FROM bench_items ORDER BY (n * 7919) % $NI, n LIMIT 1000) s;" >/dev/null
+PLAINF_MS=$(best_ms "SELECT count(*) FROM generate_series(1, $SUBF) u, m64 m, LATERAL recsys.recommend(m.model, u, 10) r" "$WARM")
+FOLD_MS=$(best_ms "SELECT count(*) FROM bench_hist h, m64 m, LATERAL recsys.recommend_for_items(m.model, h.items, 10) r" "$WARM")
+INC_MS=$(best_ms "SELECT count(*) FROM generate_series(1, $SUBF) u, m64 m, bench_filter f, LATERAL recsys.recommend(m.model, u, 10, include => f.items) r" "$WARM")
+EXC_MS=$(best_ms "SELECT count(*) FROM generate_series(1, $SUBF) u, m64 m, bench_filter f, LATERAL recsys.recommend(m.model, u, 10, exclude => f.items) r" "$WARM")
+record serving "fold-in + recommend, 50-item history, per call" "$(calc "$FOLD_MS / $SUBF")" ms "recommend per call" \
+  "$(calc "$PLAINF_MS / $SUBF")" "$(calc "$FOLD_MS / $PLAINF_MS")" "<= 3"
+record serving "recommend with include of 1,000 items, per call" "$(calc "$INC_MS / $SUBF")" ms "recommend per call" \
+  "$(calc "$PLAINF_MS / $SUBF")" "$(calc "$INC_MS / $PLAINF_MS")" "<= 2"
+record serving "recommend with exclude of 1,000 items, per call" "$(calc "$EXC_MS / $SUBF")" ms "recommend per call" \
+  "$(calc "$PLAINF_MS / $SUBF")" "$(calc "$EXC_MS / $PLAINF_MS")" "<= 2"
+
 # ---------------------------------------------------------------------------------
 # Batch: recommend_all vs the LATERAL per-user form on a subset of users.
 say "batch"

@@ -266,19 +266,19 @@ bool order_fits(const ModelView& model, const ItemOrder* order) {
          order->bias.empty() == (model.section(SectionTag::ItemBias) == nullptr);
 }
 
-// One user against the items in decreasing-norm order, a block at a time, stopping once
-// the k-th best score beats ||x|| times the next block's largest norm. Each row is
-// scored by the same kernel as the exhaustive path, so the list is identical to it.
-int64_t recommend_pruned(const ModelView& model, const ItemOrder& order, int64_t user, int64_t k,
-                         bool exclude_seen, std::vector<Scored>& out) {
+// One user vector against the items in decreasing-norm order, a block at a time,
+// stopping once the k-th best score beats ||x|| times the next block's largest norm.
+// Each row is scored by the same kernel as the exhaustive path, so the list is identical
+// to it. skip(item) leaves an item out (seen items, filters): skipping never breaks the
+// bound, which holds for every item still to come.
+template <class Skip>
+int64_t recommend_pruned(const ModelView& model, const ItemOrder& order, const float* x, int64_t k, Skip skip,
+                         std::vector<Scored>& out) {
   constexpr int64_t kBlock = 64;
   const int64_t n = model.n_items();
   const int f = model.factors();
-  const float* x = model.user_factors() + user * f;
   const float* bias = order.bias.empty() ? nullptr : order.bias.data();
   const float xnorm = extended_norm(x, f, bias ? 1.0 : 0.0) * rounding_slack(f);
-  const SeenItems seen = exclude_seen ? seen_items(model, user) : SeenItems{};
-  const int32_t* seen_end = seen.items + seen.count;
   thread_local RunningTopK top;
   top.reset(std::min(k, n));
   float s[kBlock];
@@ -296,7 +296,7 @@ int64_t recommend_pruned(const ModelView& model, const ItemOrder& order, int64_t
       for (int64_t c = 0; c < ni; ++c) s[c] += bias[p0 + c];
     for (int64_t c = next_at_least(s, 0, ni, th); c < ni; c = next_at_least(s, c + 1, ni, th)) {
       const int32_t item = order.item[p0 + c];
-      if (seen.count && std::binary_search(seen.items, seen_end, item)) continue;
+      if (skip(item)) continue;
       top.offer(s[c], item);
       th = top.threshold();
     }
@@ -306,32 +306,153 @@ int64_t recommend_pruned(const ModelView& model, const ItemOrder& order, int64_t
   return static_cast<int64_t>(out.size());
 }
 
+bool in_sorted(const int32_t* begin, const int32_t* end, int32_t i) {
+  return begin != end && std::binary_search(begin, end, i);
+}
+
+// Factor models: the top-k of x . y_i (+ b_i) over the items skip() lets through; with an
+// include list only its items are scored (each by the same kernel: the same bits).
+template <class Skip>
+int64_t recommend_vector_impl(const ModelView& model, const float* x, int64_t k, Skip skip,
+                              const ItemFilter* filter, std::vector<Scored>& out, const ItemOrder* order) {
+  require_factors(model, "recommend");
+  const int64_t n = model.n_items();
+  const int f = model.factors();
+  const float* bias = model.section_as<float>(SectionTag::ItemBias);
+  auto refused = [&](int32_t i) { return skip(i) || (filter && !filter->allows(i)); };
+  if (filter && filter->has_include) {
+    // The allowed rows gathered a block at a time and scored in one kernel call (a row's
+    // score has the same bits in any grouping).
+    constexpr size_t kBlock = 64;
+    thread_local RunningTopK top;
+    thread_local std::vector<float> rows;
+    thread_local std::vector<int32_t> ids;
+    top.reset(std::min<int64_t>(k, n));
+    rows.resize(kBlock * static_cast<size_t>(std::max(f, 1)));
+    ids.clear();
+    float s[kBlock];
+    auto flush = [&] {
+      if (ids.empty()) return;
+      score_rows(rows.data(), static_cast<int64_t>(ids.size()), f, x, s);
+      for (size_t c = 0; c < ids.size(); ++c) top.offer(bias ? s[c] + bias[ids[c]] : s[c], ids[c]);
+      ids.clear();
+    };
+    for (int32_t i : filter->include) {
+      if (refused(i)) continue;
+      if (f > 0) std::memcpy(rows.data() + ids.size() * f, model.item_factors() + int64_t(i) * f, sizeof(float) * f);
+      ids.push_back(i);
+      if (ids.size() == kBlock) flush();
+    }
+    flush();
+    out.assign(top.heap.begin(), top.heap.end());
+    std::sort(out.begin(), out.end(), ranks_before);
+    return static_cast<int64_t>(out.size());
+  }
+  if (k > 0 && order_fits(model, order)) return recommend_pruned(model, *order, x, k, refused, out);
+  std::vector<float>& scores = scratch(n);
+  score_rows(model.item_factors(), n, f, x, scores.data());
+  if (bias)
+    for (int64_t i = 0; i < n; ++i) scores[i] += bias[i];
+  return top_k(scores.data(), n, k, [&](int64_t i) { return refused(static_cast<int32_t>(i)); }, out);
+}
+
 }  // namespace
 
 int64_t recommend_user(const ModelView& model, int64_t user, int64_t k, bool exclude_seen,
-                       std::vector<Scored>& out, const ItemOrder* order) {
+                       std::vector<Scored>& out, const ItemOrder* order, const ItemFilter* filter) {
   check_serving_call(model, ServingCall::Recommend);
-  if (model.kind() == ModelKind::ItemKnn) return knn_recommend_user(model, user, k, exclude_seen, out);
+  if (filter && !filter->active()) filter = nullptr;
+  if (model.kind() == ModelKind::ItemKnn) {
+    if (!filter) return knn_recommend_user(model, user, k, exclude_seen, out);
+    // Every scored item, then the allowed ones in order (the same scores and ties).
+    knn_recommend_user(model, user, model.n_items(), exclude_seen, out);
+    return apply_filter(out, k, filter);
+  }
   if (exclude_seen) require_seen(model, "recommend");
-  if (model.kind() == ModelKind::Popularity) return recommend_popular_unseen(model, user, k, exclude_seen, out);
+  if (model.kind() == ModelKind::Popularity && !filter)
+    return recommend_popular_unseen(model, user, k, exclude_seen, out);
+  const SeenItems seen = exclude_seen ? seen_items(model, user) : SeenItems{};
+  const int32_t* seen_end = seen.items + seen.count;
+  if (model.kind() == ModelKind::Popularity) {
+    std::vector<int32_t> skip(seen.items, seen_end);
+    return recommend_popular_filtered(model, k, skip, filter, out);
+  }
   require_factors(model, "recommend");
-  if (k > 0 && order_fits(model, order)) return recommend_pruned(model, *order, user, k, exclude_seen, out);
+  const float* x = model.user_factors() + user * model.factors();
+  if (filter || (k > 0 && order_fits(model, order)))
+    return recommend_vector_impl(model, x, k, [&](int32_t i) { return in_sorted(seen.items, seen_end, i); },
+                                 filter, out, order);
   const int64_t n = model.n_items();
   const int f = model.factors();
   std::vector<float>& scores = scratch(n);
-  score_rows(model.item_factors(), n, f, model.user_factors() + user * f, scores.data());
+  score_rows(model.item_factors(), n, f, x, scores.data());
   if (const float* bias = model.section_as<float>(SectionTag::ItemBias))
     for (int64_t i = 0; i < n; ++i) scores[i] += bias[i];
   if (!exclude_seen) return top_k(scores.data(), n, k, [](int64_t) { return false; }, out);
-  SeenItems seen = seen_items(model, user);
   // Seen items are sorted: walk them alongside the candidate index.
-  const int32_t* it = seen.items;
-  const int32_t* end = seen.items + seen.count;
   auto skip = [&](int64_t i) {
-    const int32_t* pos = std::lower_bound(it, end, static_cast<int32_t>(i));
-    return pos != end && *pos == i;
+    const int32_t* pos = std::lower_bound(seen.items, seen_end, static_cast<int32_t>(i));
+    return pos != seen_end && *pos == i;
   };
   return top_k(scores.data(), n, k, skip, out);
+}
+
+int64_t recommend_vector(const ModelView& model, const float* x, int64_t k, const std::vector<int32_t>& skip,
+                         const ItemFilter* filter, std::vector<Scored>& out, const ItemOrder* order) {
+  if (filter && !filter->active()) filter = nullptr;
+  const int32_t* b = skip.data();
+  const int32_t* e = b + skip.size();
+  return recommend_vector_impl(model, x, k, [&](int32_t i) { return in_sorted(b, e, i); }, filter, out, order);
+}
+
+int64_t recommend_popular_filtered(const ModelView& model, int64_t k, const std::vector<int32_t>& skip,
+                                   const ItemFilter* filter, std::vector<Scored>& out) {
+  out.clear();
+  if (filter && !filter->active()) filter = nullptr;
+  const int32_t* order = model.section_as<int32_t>(SectionTag::PopularOrder);
+  const float* pop = model.section_as<float>(SectionTag::ItemPopularity);
+  if (!order || !pop || k <= 0) return 0;
+  auto refused = [&](int32_t i) {
+    return in_sorted(skip.data(), skip.data() + skip.size(), i) || (filter && !filter->allows(i));
+  };
+  if (filter && filter->has_include) {
+    // Rank the allowed items as the popular order does (popularity, then its position).
+    std::vector<Scored> cand;
+    for (int32_t i : filter->include)
+      if (!refused(i)) cand.push_back(Scored{pop[i], i});
+    std::vector<int32_t> rank(static_cast<size_t>(model.n_items()));
+    for (int64_t r = 0; r < model.n_items(); ++r) rank[order[r]] = static_cast<int32_t>(r);
+    std::sort(cand.begin(), cand.end(), [&](const Scored& a, const Scored& b) { return rank[a.index] < rank[b.index]; });
+    if (static_cast<int64_t>(cand.size()) > k) cand.resize(static_cast<size_t>(k));
+    out = cand;
+    return static_cast<int64_t>(out.size());
+  }
+  for (int64_t r = 0; r < model.n_items() && static_cast<int64_t>(out.size()) < k; ++r) {
+    const int32_t i = order[r];
+    if (refused(i)) continue;
+    out.push_back(Scored{pop[i], i});
+  }
+  return static_cast<int64_t>(out.size());
+}
+
+int64_t apply_filter(std::vector<Scored>& list, int64_t k, const ItemFilter* filter) {
+  size_t kept = 0;
+  for (size_t r = 0; r < list.size() && static_cast<int64_t>(kept) < k; ++r)
+    if (!filter || filter->allows(list[r].index)) list[kept++] = list[r];
+  list.resize(kept);
+  return static_cast<int64_t>(kept);
+}
+
+void ItemFilter::finish() {
+  std::sort(include.begin(), include.end());
+  include.erase(std::unique(include.begin(), include.end()), include.end());
+  std::sort(exclude.begin(), exclude.end());
+  exclude.erase(std::unique(exclude.begin(), exclude.end()), exclude.end());
+}
+
+bool ItemFilter::allows(int32_t item) const {
+  if (has_include && !std::binary_search(include.begin(), include.end(), item)) return false;
+  return exclude.empty() || !std::binary_search(exclude.begin(), exclude.end(), item);
 }
 
 int64_t recommend_popular(const ModelView& model, int64_t k, std::vector<Scored>& out) {
@@ -361,15 +482,61 @@ int64_t cosine_neighbours(const float* factors, const float* norms, int64_t rows
 
 }  // namespace
 
-int64_t similar_items(const ModelView& model, int64_t item, int64_t k, std::vector<Scored>& out) {
+int64_t similar_items(const ModelView& model, int64_t item, int64_t k, std::vector<Scored>& out,
+                      const ItemFilter* filter) {
   check_serving_call(model, ServingCall::SimilarItems);
-  if (model.kind() == ModelKind::ItemKnn) return knn_similar_items(model, item, k, out);
-  if (model.kind() == ModelKind::Content) return content_similar_items(model, item, k, out);
+  if (filter && !filter->active()) filter = nullptr;
+  if (model.kind() == ModelKind::ItemKnn) {
+    if (!filter) return knn_similar_items(model, item, k, out);
+    knn_similar_items(model, item, model.n_items(), out);
+    return apply_filter(out, k, filter);
+  }
+  if (model.kind() == ModelKind::Content) {
+    if (!filter) return content_similar_items(model, item, k, out);
+    const int64_t stored = content_similar_items(model, item, model.n_items(), out);
+    apply_filter(out, k, filter);
+    // The stored list is every item with a positive similarity or a truncated top-N:
+    // when it runs out before k allowed items, score every allowed item.
+    if (static_cast<int64_t>(out.size()) >= k || stored == 0) return static_cast<int64_t>(out.size());
+    const int64_t n = model.n_items();
+    std::vector<float>& scores = scratch(n);
+    for (int64_t i = 0; i < n; ++i)
+      scores[i] = i == item || !filter->allows(static_cast<int32_t>(i)) ? 0.0f : content_similarity(model, item, i);
+    top_k(scores.data(), n, k,
+          [&](int64_t i) { return i == item || !filter->allows(static_cast<int32_t>(i)) || !(scores[i] > 0); }, out);
+    return static_cast<int64_t>(out.size());
+  }
   const float* norms = model.section_as<float>(SectionTag::ItemNorms);
   if (!model.item_factors() || !norms)
     fail(ErrorKind::NotSupported,
          std::string("similar_items needs item factors; this model is ") + model_kind_name(model.kind()));
-  return cosine_neighbours(model.item_factors(), norms, model.n_items(), model.factors(), item, k, out);
+  if (!filter) return cosine_neighbours(model.item_factors(), norms, model.n_items(), model.factors(), item, k, out);
+  const int f = model.factors();
+  const float* Y = model.item_factors();
+  const float* x = Y + item * f;
+  auto cosine = [&](int64_t i, float dotp) {
+    const float d = norms[i] * norms[item];
+    return d > 0 ? dotp / d : 0.0f;
+  };
+  if (filter->has_include) {
+    RunningTopK top;
+    top.reset(k);
+    for (int32_t i : filter->include) {
+      if (i == item || !filter->allows(i)) continue;
+      float s;
+      score_rows(Y + int64_t(i) * f, 1, f, x, &s);
+      top.offer(cosine(i, s), i);
+    }
+    out.assign(top.heap.begin(), top.heap.end());
+    std::sort(out.begin(), out.end(), ranks_before);
+    return static_cast<int64_t>(out.size());
+  }
+  const int64_t n = model.n_items();
+  std::vector<float>& scores = scratch(n);
+  score_rows(Y, n, f, x, scores.data());
+  for (int64_t i = 0; i < n; ++i) scores[i] = cosine(i, scores[i]);
+  return top_k(scores.data(), n, k,
+               [&](int64_t i) { return i == item || !filter->allows(static_cast<int32_t>(i)); }, out);
 }
 
 int64_t similar_users(const ModelView& model, int64_t user, int64_t k, std::vector<Scored>& out) {
@@ -446,17 +613,20 @@ void build_item_order(const ModelView& model, ItemOrder& order, bool copy_factor
 
 void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, int64_t k, bool exclude_seen,
                      int threads, const CancelToken& cancel, std::vector<std::vector<Scored>>& out,
-                     const ItemOrder* order) {
+                     const ItemOrder* order, const ItemFilter* filter) {
   out.assign(users.size(), {});
   check_serving_call(model, ServingCall::RecommendAll);
   if (users.empty() || k <= 0) return;
+  if (filter && !filter->active()) filter = nullptr;
   // Item-kNN scores a user from the neighbour lists of the user's items: no dense
   // product to batch, so users are handed out one by one, each scored exactly as
   // recommend does (equal lists).
   if (model.kind() != ModelKind::ItemKnn && exclude_seen) require_seen(model, "recommend_all");
-  if (model.kind() == ModelKind::Popularity || model.kind() == ModelKind::ItemKnn) {
+  // An include list is scored item by item for each user (as recommend does).
+  if (model.kind() == ModelKind::Popularity || model.kind() == ModelKind::ItemKnn ||
+      (filter && filter->has_include)) {
     parallel_for(static_cast<int64_t>(users.size()), threads, cancel, [&](int64_t j, int) {
-      recommend_user(model, users[j], k, exclude_seen, out[j]);
+      recommend_user(model, users[j], k, exclude_seen, out[j], order, filter);
     });
     return;
   }
@@ -496,7 +666,8 @@ void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, 
     // a candidate that beats the threshold is checked with one load.
     thread_local std::vector<uint64_t> seen_bits;
     const int64_t words = (n_items + 63) / 64;
-    if (exclude_seen) seen_bits.assign(static_cast<size_t>(nb * words), 0);
+    const bool use_bits = exclude_seen || filter;
+    if (use_bits) seen_bits.assign(static_cast<size_t>(nb * words), 0);
     tops.resize(static_cast<size_t>(nb));
     xnorm.resize(static_cast<size_t>(nb));
     active.resize(static_cast<size_t>(nb));
@@ -507,6 +678,13 @@ void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, 
         uint64_t* bits = seen_bits.data() + r * words;
         for (int64_t e = 0; e < sv.count; ++e) {
           const int32_t p = position[sv.items[e]];
+          bits[p >> 6] |= uint64_t{1} << (p & 63);
+        }
+      }
+      if (filter) {  // excluded items are "seen" by every user of the batch
+        uint64_t* bits = seen_bits.data() + r * words;
+        for (int32_t i : filter->exclude) {
+          const int32_t p = position[i];
           bits[p >> 6] |= uint64_t{1} << (p & 63);
         }
       }
@@ -554,7 +732,7 @@ void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, 
         float* s = scores.data() + a * ni;
         if (bo)
           for (int64_t c = 0; c < ni; ++c) s[c] += bo[p0 + c];
-        const uint64_t* bits = exclude_seen ? seen_bits.data() + r * words : nullptr;
+        const uint64_t* bits = use_bits ? seen_bits.data() + r * words : nullptr;
         RunningTopK& top = tops[r];
         float th = top.threshold();
         for (int64_t c = next_at_least(s, 0, ni, th); c < ni; c = next_at_least(s, c + 1, ni, th)) {

@@ -39,15 +39,48 @@ SeenItems seen_items(const ModelView& model, int64_t user);
 // factor model's items are scored in decreasing-norm order and scoring stops once no
 // item left can enter the list (the same list, fewer items read).
 struct ItemOrder;
+
+// Candidate filters of a serving call: with has_include, only the items of `include` may
+// be returned; the items of `exclude` never are. Both sorted and distinct (finish()).
+// Results stay exact: the top-k of the allowed items.
+struct ItemFilter {
+  bool has_include = false;
+  std::vector<int32_t> include;
+  std::vector<int32_t> exclude;
+  void finish();  // sorts and removes duplicates
+  bool active() const { return has_include || !exclude.empty(); }
+  bool allows(int32_t item) const;
+};
+
 int64_t recommend_user(const ModelView& model, int64_t user, int64_t k, bool exclude_seen,
-                       std::vector<Scored>& out, const ItemOrder* order = nullptr);
+                       std::vector<Scored>& out, const ItemOrder* order = nullptr,
+                       const ItemFilter* filter = nullptr);
+
+// Top-k items for a user vector x of a factor model (ALS, biased MF) that need not be a
+// stored user (a folded-in history): score = x . y_i (+ b_i), the same kernel and bits as
+// recommend_user; items of `skip` (sorted) and those the filter refuses are left out.
+// With `order`, pruned exactly as recommend_user.
+int64_t recommend_vector(const ModelView& model, const float* x, int64_t k, const std::vector<int32_t>& skip,
+                         const ItemFilter* filter, std::vector<Scored>& out, const ItemOrder* order = nullptr);
+
+// Popularity models (and the cold-start answer): the most popular allowed items not in
+// `skip` (sorted).
+int64_t recommend_popular_filtered(const ModelView& model, int64_t k, const std::vector<int32_t>& skip,
+                                   const ItemFilter* filter, std::vector<Scored>& out);
+
+// Keeps the first k entries of a ranked list that the filter allows.
+int64_t apply_filter(std::vector<Scored>& list, int64_t k, const ItemFilter* filter);
 
 // The k most popular items (cold-start answer for unknown users); score = popularity.
 int64_t recommend_popular(const ModelView& model, int64_t k, std::vector<Scored>& out);
 
 // Top-k items by cosine similarity of factors to `item`, the item itself excluded; for
 // item_knn and content models, the first k entries of the item's stored neighbour list.
-int64_t similar_items(const ModelView& model, int64_t item, int64_t k, std::vector<Scored>& out);
+// With a filter: the top-k allowed items (factor models score the allowed items; stored
+// lists are filtered, and a content model's list that runs out falls back to scoring
+// every allowed item; an item_knn model has no similarity outside its stored lists).
+int64_t similar_items(const ModelView& model, int64_t item, int64_t k, std::vector<Scored>& out,
+                      const ItemFilter* filter = nullptr);
 int64_t similar_users(const ModelView& model, int64_t user, int64_t k, std::vector<Scored>& out);
 
 // The model's score of one (user, item) pair (the same number recommend ranks by; for
@@ -93,7 +126,7 @@ bool has_item_order(const ModelView& model);
 // may be null (it is then built here) or come from build_item_order on the same model.
 void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, int64_t k, bool exclude_seen,
                      int threads, const CancelToken& cancel, std::vector<std::vector<Scored>>& out,
-                     const ItemOrder* order = nullptr);
+                     const ItemOrder* order = nullptr, const ItemFilter* filter = nullptr);
 
 // Counters of the last recommend_batch calls on this thread's process (for benchmarks):
 // items scored vs users x items.

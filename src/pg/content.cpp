@@ -38,7 +38,6 @@ PG_FUNCTION_INFO_V1(recsys_content_serialize);
 PG_FUNCTION_INFO_V1(recsys_content_deserialize);
 PG_FUNCTION_INFO_V1(recsys_content_final);
 PG_FUNCTION_INFO_V1(recsys_recommend_content);
-PG_FUNCTION_INFO_V1(recsys_recommend_for_items);
 PG_FUNCTION_INFO_V1(recsys_content_similarity);
 PG_FUNCTION_INFO_V1(recsys_tokenize);
 }
@@ -214,8 +213,8 @@ void require_content(const recsys::ModelView& m, const char* fn) {
 // the model there are no rows. IDs come back in the array's element type.
 namespace {
 
-// The body of recommend_content (content models only) and recommend_for_items (content
-// and item_knn models).
+// The body of recommend_content (content models only; recommend_for_items, for every
+// kind, is in live.cpp).
 Datum recommend_from_items(FunctionCallInfo fcinfo, const char* fn, bool knn_too) {
   const bool weighted = PG_NARGS() == 5;
   const int k_arg = weighted ? 3 : 2;
@@ -304,10 +303,6 @@ Datum recommend_from_items(FunctionCallInfo fcinfo, const char* fn, bool knn_too
 
 Datum recsys_recommend_content(PG_FUNCTION_ARGS) { return recommend_from_items(fcinfo, "recommend_content", false); }
 
-// recommend_for_items(model, items anyarray, [weights float8[],] k [, exclude_given]): the
-// same on content models, and on item_knn models score(i) = sum_j w_j * sim(items[j], i)
-// over the stored neighbour lists (non-positive weights add nothing there).
-Datum recsys_recommend_for_items(PG_FUNCTION_ARGS) { return recommend_from_items(fcinfo, "recommend_for_items", true); }
 
 // content_similarity(model, a, b): the cosine of two items' feature vectors; NULL when
 // either is not in the model.

@@ -1,10 +1,14 @@
 // ID conversion, the model cache and SRF plumbing.
 #include "pg_support.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
+
+#include "fold_in.h"
 
 extern "C" {
 #include "access/detoast.h"
@@ -13,7 +17,11 @@ extern "C" {
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "catalog/pg_type_d.h"
+#include "utils/array.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/uuid.h"
 #include "varatt_compat.h"
 }
@@ -258,6 +266,7 @@ struct CacheEntry {
   uint64 last_used;
   int pins;                  // calls still reading this entry (never evicted while > 0)
   recsys::ItemOrder* order;  // C++ heap, built by cached_item_order; deleted on eviction
+  std::vector<double>* gram;  // C++ heap, built by cached_item_gram; deleted on eviction
 };
 
 constexpr int kMaxEntries = 16;
@@ -295,6 +304,7 @@ void evict(int i) {
   Assert(e->pins == 0);
   pfree(e->value);
   delete e->order;  // vectors only: freeing them cannot throw
+  delete e->gram;
   pfree(e);
   cache[i] = cache[--cache_count];
 }
@@ -364,7 +374,7 @@ struct varlena* cached_detoast(struct varlena* raw) {
   CacheEntry* e = static_cast<CacheEntry*>(palloc0(sizeof(CacheEntry)));
   MemoryContextSwitchTo(old);
   *e = CacheEntry{ext.va_toastrelid, ext.va_valueid, ext.va_rawsize, extinfo, value, VARSIZE(value),
-                  ++cache_clock, 0, nullptr};
+                  ++cache_clock, 0, nullptr, nullptr};
   cache[cache_count++] = e;
   pin_entry(e);
   return value;
@@ -423,6 +433,126 @@ const recsys::ItemOrder* cached_item_order(const recsys::ModelView& m) {
     return e.order;
   }
   return nullptr;
+}
+
+const std::vector<double>* cached_item_gram(const recsys::ModelView& m) {
+  if (m.item_factors() == nullptr || m.factors() == 0) return nullptr;
+  for (int i = 0; i < cache_count; ++i) {
+    CacheEntry& e = *cache[i];
+    if (reinterpret_cast<const uint8_t*>(e.value) != m.base) continue;
+    if (e.gram == nullptr) {
+      std::vector<double>* built = nullptr;
+      recsys_guard([&] {
+        std::unique_ptr<std::vector<double>> g(
+            new std::vector<double>(recsys::item_gram(m.item_factors(), m.n_items(), m.factors())));
+        built = g.release();
+      });
+      e.gram = built;
+      e.bytes += built->size() * sizeof(double);
+    }
+    return e.gram;
+  }
+  return nullptr;
+}
+
+double model_param(const recsys::ModelView& m, const char* key, double fallback, bool* found) {
+  if (found) *found = false;
+  char* raw = nullptr;
+  uint64_t len = 0;
+  recsys_guard([&] {
+    const std::string params = m.params_json();
+    len = params.size();
+    raw = static_cast<char*>(std::malloc(len + 1));
+    if (raw == nullptr) throw std::bad_alloc();
+    std::memcpy(raw, params.c_str(), len + 1);
+  });
+  char* text = pnstrdup(raw, static_cast<Size>(len));
+  std::free(raw);
+  if (!pg_verifymbstr(text, static_cast<int>(len), true))
+    ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+                    errmsg("the model's parameters are not valid %s text", GetDatabaseEncodingName())));
+  Jsonb* jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+  if (!JB_ROOT_IS_OBJECT(jb)) return fallback;
+  JsonbValue k;
+  k.type = jbvString;
+  k.val.string.val = const_cast<char*>(key);
+  k.val.string.len = static_cast<int>(std::strlen(key));
+  JsonbValue* v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
+  if (v == nullptr || v->type != jbvNumeric) return fallback;
+  const double d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(v->val.numeric)));
+  if (!std::isfinite(d)) return fallback;
+  if (found) *found = true;
+  return d;
+}
+
+void lookup_keys(const recsys::KeyDictionary& dict, const Datum* elems, const bool* nulls, int n, Oid elem,
+                 int64_t* out) {
+  const Oid base = getBaseType(elem);
+  const bool ints = dict.kind() == KeyKind::Int && (base == INT2OID || base == INT4OID || base == INT8OID);
+  const bool texts = dict.kind() == KeyKind::Text && (base == TEXTOID || base == VARCHAROID);
+  for (int i = 0; i < n; ++i) {
+    if (nulls != nullptr && nulls[i]) {
+      out[i] = -1;
+    } else if (ints) {
+      const int64_t v = base == INT2OID ? DatumGetInt16(elems[i]) : base == INT4OID ? DatumGetInt32(elems[i])
+                                                                                     : DatumGetInt64(elems[i]);
+      out[i] = dict.find_int(v);
+    } else if (texts) {
+      struct varlena* t = pg_detoast_datum_packed(reinterpret_cast<struct varlena*>(DatumGetPointer(elems[i])));
+      out[i] = dict.find_bytes(reinterpret_cast<const uint8_t*>(VARDATA_ANY(t)), VARSIZE_ANY_EXHDR(t));
+    } else {
+      out[i] = lookup_key(dict, elems[i], elem);
+    }
+  }
+}
+
+ArrayType* array_arg(FunctionCallInfo fcinfo, int arg, const char* what) {
+  if (arg < 0 || arg >= PG_NARGS() || PG_ARGISNULL(arg)) return nullptr;
+  const Oid type = get_fn_expr_argtype(fcinfo->flinfo, arg);
+  if (type == UNKNOWNOID)
+    return DatumGetArrayTypeP(OidFunctionCall3(F_ARRAY_IN, PG_GETARG_DATUM(arg), ObjectIdGetDatum(TEXTOID),
+                                               Int32GetDatum(-1)));
+  if (type == InvalidOid || get_element_type(getBaseType(type)) == InvalidOid)
+    ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                    errmsg("%s must be an array of IDs, got %s", what,
+                           type == InvalidOid ? "an unknown type" : format_type_be(type)),
+                    errhint("For example %s => ARRAY[...] or %s => ARRAY(SELECT ...).", what, what)));
+  return PG_GETARG_ARRAYTYPE_P(arg);
+}
+
+void read_item_filter(FunctionCallInfo fcinfo, int include_arg, int exclude_arg, const recsys::KeyDictionary& items,
+                      Oid model_item_type, recsys::ItemFilter* filter) {
+  for (int pass = 0; pass < 2; ++pass) {
+    const int arg = pass == 0 ? include_arg : exclude_arg;
+    ArrayType* arr = array_arg(fcinfo, arg, pass == 0 ? "include" : "exclude");
+    if (arr == nullptr) continue;
+    Oid elem = ARR_ELEMTYPE(arr);
+    if (!key_type_matches(items.kind(), elem))
+      ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+                      errmsg("the %s array is %s[], but the model's item IDs are %s", pass == 0 ? "include" : "exclude",
+                             format_type_be(elem), model_id_type_name(model_item_type, items.kind())),
+                      errhint("Pass an array of %s.", model_id_type_name(model_item_type, items.kind()))));
+    int16 typlen;
+    bool typbyval;
+    char typalign;
+    get_typlenbyvalalign(elem, &typlen, &typbyval, &typalign);
+    Datum* elems;
+    bool* nulls;
+    int n;
+    deconstruct_array(arr, elem, typlen, typbyval, typalign, &elems, &nulls, &n);
+    int32_t* found = static_cast<int32_t*>(palloc(sizeof(int32_t) * (n > 0 ? n : 1)));
+    int64_t* index = static_cast<int64_t*>(palloc(sizeof(int64_t) * (n > 0 ? n : 1)));
+    lookup_keys(items, elems, nulls, n, elem, index);
+    int known = 0;
+    for (int i = 0; i < n; ++i)
+      if (index[i] >= 0) found[known++] = static_cast<int32_t>(index[i]);
+    recsys_guard([&] {
+      std::vector<int32_t>& dst = pass == 0 ? filter->include : filter->exclude;
+      dst.assign(found, found + known);
+      if (pass == 0) filter->has_include = true;
+    });
+  }
+  recsys_guard([&] { filter->finish(); });
 }
 
 recsys::ModelView model_arg_uncached(FunctionCallInfo fcinfo, int argno) {

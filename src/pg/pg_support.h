@@ -9,8 +9,10 @@
 #include "serving.h"
 
 #include <memory>
+#include <vector>
 
 extern "C" {
+#include "utils/array.h"
 #include "utils/tuplestore.h"
 }
 
@@ -56,6 +58,31 @@ recsys::ModelView model_arg(FunctionCallInfo fcinfo, int argno);
 // on first use and kept with the cache entry, for the pruned top-k of recommend; null for
 // models outside the cache (inline values, cache off) and for models without factors.
 const recsys::ItemOrder* cached_item_order(const recsys::ModelView& m);
+// Y^T Y of a cached ALS model's item factors (f x f doubles, recsys::item_gram), built on
+// first use and kept with the cache entry, for fold-in; null outside the cache.
+const std::vector<double>* cached_item_gram(const recsys::ModelView& m);
+
+// A number of the model's parameters section (read with PostgreSQL's jsonb parser: the
+// core parses no JSON); `fallback` when the key is absent or not a number.
+double model_param(const recsys::ModelView& m, const char* key, double fallback, bool* found = nullptr);
+
+// The dictionary index of every element of a deconstructed array (-1 for NULL elements
+// and IDs not in the dictionary): lookup_key, with the type resolved once for the array
+// (no catalog lookup per element for the built-in ID types).
+void lookup_keys(const recsys::KeyDictionary& dict, const Datum* elems, const bool* nulls, int n, Oid elem,
+                 int64_t* out);
+
+// An array argument (declared as an array type, anyarray or "any"): null for SQL NULL;
+// an untyped literal ('{a,b}') is read as text[]; a value that is not an array is an error
+// naming `what`.
+ArrayType* array_arg(FunctionCallInfo fcinfo, int arg, const char* what);
+
+// Reads the include / exclude arrays of a serving call (argument numbers, -1 = none;
+// NULL arrays, NULL elements and IDs unknown to the model are ignored) into `filter`.
+// An array whose element type cannot hold the model's item IDs is an error.
+void read_item_filter(FunctionCallInfo fcinfo, int include_arg, int exclude_arg, const recsys::KeyDictionary& items,
+                      Oid model_item_type, recsys::ItemFilter* filter);
+
 // The model argument fully detoasted into the current context (no cache): for output
 // functions that read the whole value once.
 recsys::ModelView model_arg_uncached(FunctionCallInfo fcinfo, int argno);

@@ -72,11 +72,15 @@ void emit_scored(FunctionCallInfo fcinfo, const recsys::KeyDictionary& dict, Oid
 // type witness: top-k items for a user, best first. An unknown user gets the most
 // popular items unless cold_start is false (then no rows).
 Datum recsys_recommend(PG_FUNCTION_ARGS) {
-  // The witness form (6 arguments, item_type at 3) is not strict: NULL arguments other
-  // than the witness give no rows, as the strict form does.
-  const int a = PG_NARGS() == 6 ? 4 : 3;
-  for (int i = 0; i < PG_NARGS(); ++i) {
-    if (i != 3 || a == 3) {
+  // Layouts: (model, user, k, exclude_seen, cold_start [, include, exclude]) and the
+  // witness form with item_type at 3 (6 or 8 arguments; 5 and 6 are 0.1.0's). NULL
+  // arguments other than the witness and the filters give no rows, as a strict function
+  // would; a NULL filter is no filter.
+  const bool witness = PG_NARGS() == 6 || PG_NARGS() == 8;
+  const int a = witness ? 4 : 3;
+  const int filters = a + 2 < PG_NARGS() ? a + 2 : -1;
+  for (int i = 0; i < (filters >= 0 ? filters : PG_NARGS()); ++i) {
+    if (i != 3 || !witness) {
       if (PG_ARGISNULL(i)) {
         TupleDesc desc;
         (void)begin_materialized_srf(fcinfo, &desc);
@@ -93,13 +97,22 @@ Datum recsys_recommend(PG_FUNCTION_ARGS) {
   bool cold_start = PG_GETARG_BOOL(a + 1);
   int64_t user = lookup_key(m.user_keys(), PG_GETARG_DATUM(1), user_type);
   const recsys::ItemOrder* order = user >= 0 ? cached_item_order(m) : nullptr;
+  recsys::ItemFilter* filter = context_owned<recsys::ItemFilter>(CurrentMemoryContext);
+  if (filters >= 0) read_item_filter(fcinfo, filters, filters + 1, m.item_keys(), m.header->item_type_oid, filter);
+  const recsys::ItemFilter* f = filter->active() ? filter : nullptr;
   std::vector<Scored>& results = call_results();
   int64_t n = 0;
   recsys_guard([&] {
-    if (user >= 0)
-      n = recsys::recommend_user(m, user, k, exclude_seen, results, order);
-    else if (cold_start)
-      n = recsys::recommend_popular(m, k, results);
+    if (user >= 0) {
+      n = recsys::recommend_user(m, user, k, exclude_seen, results, order, f);
+    } else if (cold_start) {
+      if (f) {
+        std::vector<int32_t> none;
+        n = recsys::recommend_popular_filtered(m, k, none, f, results);
+      } else {
+        n = recsys::recommend_popular(m, k, results);
+      }
+    }
   });
   emit_scored(fcinfo, m.item_keys(), m.header->item_type_oid, results, n, "item",
               "Pass the item ID type as the fourth argument, e.g. recsys.recommend(model, user_id, k, NULL::%s).");
@@ -109,6 +122,13 @@ Datum recsys_recommend(PG_FUNCTION_ARGS) {
 // similar_items(model, item, k): items by cosine similarity of their factors, or the
 // item's stored neighbour list (item_knn, content).
 Datum recsys_similar_items(PG_FUNCTION_ARGS) {
+  // (model, item, k [, include, exclude]): NULL model, item or k give no rows.
+  for (int i = 0; i < 3; ++i)
+    if (PG_ARGISNULL(i)) {
+      TupleDesc desc;
+      (void)begin_materialized_srf(fcinfo, &desc);
+      return (Datum)0;
+    }
   ModelView m = model_arg(fcinfo, 0);
   check_call(m, ServingCall::SimilarItems);
   Oid type = get_fn_expr_argtype(fcinfo->flinfo, 1);
@@ -116,9 +136,11 @@ Datum recsys_similar_items(PG_FUNCTION_ARGS) {
   check_k(k);
   int64_t item = lookup_key(m.item_keys(), PG_GETARG_DATUM(1), type);
   if (item < 0) unknown_id("item", PG_GETARG_DATUM(1), type);
+  recsys::ItemFilter* filter = context_owned<recsys::ItemFilter>(CurrentMemoryContext);
+  if (PG_NARGS() >= 5) read_item_filter(fcinfo, 3, 4, m.item_keys(), m.header->item_type_oid, filter);
   std::vector<Scored>& results = call_results();
   int64_t n = 0;
-  recsys_guard([&] { n = recsys::similar_items(m, item, k, results); });
+  recsys_guard([&] { n = recsys::similar_items(m, item, k, results, filter->active() ? filter : nullptr); });
   emit_scored(fcinfo, m.item_keys(), m.header->item_type_oid, results, n, "item", "Pass the item ID as %s.");
   return (Datum)0;
 }
@@ -289,14 +311,16 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
   for (int a = 3; a < nargs && exclude_arg < 0; ++a)
     if (get_fn_expr_argtype(fcinfo->flinfo, a) == BOOLOID) exclude_arg = a;
   int users_arg = exclude_arg >= 0 && exclude_arg + 1 < nargs ? exclude_arg + 1 : -1;
+  const int include_arg = users_arg >= 0 && users_arg + 2 < nargs ? users_arg + 1 : -1;
   bool exclude_seen = exclude_arg < 0 || PG_ARGISNULL(exclude_arg) ? true : PG_GETARG_BOOL(exclude_arg);
   recsys::KeyDictionary ukeys = m.user_keys();
   recsys::KeyDictionary ikeys = m.item_keys();
   // The users: all of them, or those of the array.
   BatchBuffers* buf = context_owned<BatchBuffers>(CurrentMemoryContext);
   std::vector<int64_t>* users = &buf->users;
-  if (users_arg >= 0 && !PG_ARGISNULL(users_arg)) {
-    users_from_array(PG_GETARG_ARRAYTYPE_P(users_arg), ukeys, m.header->user_type_oid, users);
+  ArrayType* users_array = users_arg >= 0 ? array_arg(fcinfo, users_arg, "users") : nullptr;
+  if (users_array != nullptr) {
+    users_from_array(users_array, ukeys, m.header->user_type_oid, users);
   } else {
     int64_t n = m.n_users();
     recsys_guard([&] {
@@ -304,6 +328,9 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
       for (int64_t u = 0; u < n; ++u) (*users)[u] = u;
     });
   }
+  recsys::ItemFilter* filter = context_owned<recsys::ItemFilter>(CurrentMemoryContext);
+  if (include_arg >= 0) read_item_filter(fcinfo, include_arg, include_arg + 1, ikeys, m.header->item_type_oid, filter);
+  const recsys::ItemFilter* item_filter = filter->active() ? filter : nullptr;
   TupleDesc desc;
   Tuplestorestate* store = begin_materialized_srf(fcinfo, &desc);
   Oid user_type = TupleDescAttr(desc, 0)->atttypid;
@@ -329,9 +356,10 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
     const int64_t nb = std::min(batch, total - b0);
     recsys_guard([&] { buf->chunk.assign(users->begin() + b0, users->begin() + b0 + nb); });
     // The job reads only the heap buffers, the (pinned) model and values it owns: an
-    // error raised while it runs leaves this frame before the job is joined.
-    run_polled(buf->job, [m, buf, k, exclude_seen, threads, order](const recsys::CancelToken& cancel) {
-      recsys::recommend_batch(m, buf->chunk, k, exclude_seen, threads, cancel, buf->results, order);
+    // error raised while it runs leaves this frame before the job is joined (the filter
+    // is a heap object owned by the call's context).
+    run_polled(buf->job, [m, buf, k, exclude_seen, threads, order, item_filter](const recsys::CancelToken& cancel) {
+      recsys::recommend_batch(m, buf->chunk, k, exclude_seen, threads, cancel, buf->results, order, item_filter);
     });
     for (int64_t j = 0; j < nb; ++j) {
       MemoryContext old = MemoryContextSwitchTo(row_ctx);
