@@ -2,7 +2,7 @@
 # Installs the Debian packages recsys needs to build, test and run its demo, when any
 # is missing. Run as root on Debian 12 (bookworm); a no-op when all are present.
 set -euo pipefail
-PACKAGES=(build-essential cmake pkg-config postgresql-15 postgresql-server-dev-15 libeigen3-dev googletest libgtest-dev)
+PACKAGES=(build-essential cmake pkg-config postgresql-15 postgresql-15-cron postgresql-server-dev-15 libeigen3-dev googletest libgtest-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
