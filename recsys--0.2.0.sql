@@ -1608,7 +1608,7 @@ BEGIN
   END IF;
   EXECUTE format('CREATE MATERIALIZED VIEW %s AS SELECT user_id, item_id, score, rank '
                  'FROM @extschema@.recommend_all(%L::text, %s, NULL::%s, NULL::%s) WITH %s', target, r.name, k,
-                 r.user_type, r.item_type, CASE WHEN r.model IS NULL THEN 'NO DATA' ELSE 'DATA' END);
+                 r.user_type::regtype, r.item_type::regtype, CASE WHEN r.model IS NULL THEN 'NO DATA' ELSE 'DATA' END);
   EXECUTE format('CREATE UNIQUE INDEX ON %s (user_id, item_id)', target);
   EXECUTE format('COMMENT ON MATERIALIZED VIEW %s IS %L', target,
                  format('Top %s recommendations of recommender %s, refreshed by recsys.retrain', k, r.name));

@@ -9,7 +9,8 @@
 #  4. checks: the job ran and succeeded (cron.job_run_details), the model changed, no
 #     call failed, no session served the old model after the job had committed (+0.5 s),
 #     every session served the new one after that, and recsys.recommenders reports the
-#     run; the schedule is then removed with the recommender (no job left).
+#     run; an ordinary role's scheduled recommender ran as that role; the schedule is
+#     then removed with the recommender (no job left).
 #
 # Needs a running server with recsys installed and pg_cron loaded
 # (shared_preload_libraries = 'pg_cron', cron.database_name = 'postgres', as
@@ -36,7 +37,10 @@ created_recsys=0
 cleanup() {
   set +e
   sql -c "SELECT recsys.drop_recommender('$NAME') FROM recsys_internal.recommenders WHERE name = '$NAME'" >/dev/null 2>&1
-  sql -c "DROP TABLE IF EXISTS it_sched_events, it_sched_seen" >/dev/null 2>&1
+  sql -c "SET ROLE it_sched_alice" -c "SELECT recsys.drop_recommender('it_sched_alice') FROM recsys_internal.recommenders
+          WHERE name = 'it_sched_alice'" >/dev/null 2>&1
+  sql -c "DROP TABLE IF EXISTS it_sched_events, it_sched_seen, it_sched_alice_events" >/dev/null 2>&1
+  sql -c "REVOKE ALL ON SCHEMA recsys, cron FROM it_sched_alice" -c "DROP ROLE IF EXISTS it_sched_alice" >/dev/null 2>&1
   [ "$created_recsys" = 1 ] && sql -c "DROP EXTENSION IF EXISTS recsys" >/dev/null 2>&1
   [ "$created_cron" = 1 ] && sql -c "DROP EXTENSION IF EXISTS pg_cron" >/dev/null 2>&1
   rm -rf "$WORK"
@@ -71,6 +75,22 @@ OLD_FP=$(sql -c "SELECT recsys.model_info('$NAME')->>'fingerprint'")
 OLD_SWAPS=$(sql -c "SELECT swaps FROM recsys.recommenders WHERE name = '$NAME'")
 [ -n "$OLD_FP" ] || die "no initial model"
 ok "recommender $NAME trained (model $OLD_FP), new rows added"
+
+# An ordinary role schedules its own recommender: its job runs as that role.
+sql <<'EOF'
+DROP ROLE IF EXISTS it_sched_alice;
+CREATE ROLE it_sched_alice LOGIN;
+GRANT USAGE ON SCHEMA recsys, cron TO it_sched_alice;
+CREATE TABLE it_sched_alice_events AS SELECT user_id, item_id FROM it_sched_events WHERE user_id <= 500;
+ALTER TABLE it_sched_alice_events OWNER TO it_sched_alice;
+SET ROLE it_sched_alice;
+SELECT recsys.create_recommender('it_sched_alice', 'popularity',
+  'SELECT user_id, item_id FROM public.it_sched_alice_events WHERE current_user = ''it_sched_alice''',
+  '{}', '* * * * *');
+RESET ROLE;
+EOF
+[ "$(sql -c "SELECT username FROM cron.job WHERE jobname = 'recsys.it_sched_alice'")" = it_sched_alice ] ||
+  die "the ordinary role's job does not run as that role"
 
 # 2. The schedule.
 sql -c "SELECT recsys.alter_recommender('$NAME', schedule => '* * * * *')" >/dev/null
@@ -143,6 +163,13 @@ STATUS=$(sql -c "SELECT cron_jobid = $JOBID AND last_run_status = 'succeeded' AN
                  FROM recsys.recommenders WHERE name = '$NAME'")
 [ "$STATUS" = t ] || die "recsys.recommenders does not report the pg_cron run: $(sql -c "SELECT cron_jobid, last_run_at, last_run_status, next_run_at FROM recsys.recommenders WHERE name = '$NAME'")"
 ok "recsys.recommenders reports the last run and the next one"
+
+ALICE=$(sql -c "SELECT d.status || ' ' || (r.swaps >= 1) || ' ' || r.rows_trained || ' ' || coalesce(r.last_error, '-')
+                FROM recsys.recommenders r JOIN cron.job j ON j.jobname = 'recsys.' || r.name
+                JOIN cron.job_run_details d ON d.jobid = j.jobid WHERE r.name = 'it_sched_alice'
+                ORDER BY d.start_time LIMIT 1")
+[ "$ALICE" = "succeeded true 10000 -" ] || die "the ordinary role's scheduled retrain: $ALICE (status swaps rows error)"
+ok "an ordinary role's job ran as that role: its query saw its rows, one swap"
 
 # A schedule pg_cron rejects, then removing the schedule and the recommender.
 if sql -c "SELECT recsys.alter_recommender('$NAME', schedule => 'every tuesday')" >/dev/null 2>"$WORK/err"; then
