@@ -55,10 +55,10 @@ chunks=$(query "$SRC" "SELECT count(*) FROM $toast")
 # text formatting of reals), the serving functions' view of the model.
 SIGNATURE_SQL="
 SELECT name, recsys.model_info(m)->>'fingerprint', recsys.model_info(m)->>'bytes',
-       (SELECT string_agg(item || ':' || score, ',')
-          FROM recsys.recommend(m, (SELECT min(\"user\") FROM recsys.user_factors(m)), 10, NULL::text)),
-       (SELECT string_agg(item || ':' || score, ',') FROM recsys.recommend(m, 'user-7'::text, 5, NULL::int)),
-       (SELECT string_agg(item || ':' || score, ',') FROM recsys.recommend(m, 7, 5, NULL::int)),
+       (SELECT string_agg(item_id || ':' || score, ',')
+          FROM recsys.recommend(m, (SELECT min(user_id) FROM recsys.user_factors(m)), 10, NULL::text)),
+       (SELECT string_agg(item_id || ':' || score, ',') FROM recsys.recommend(m, 'user-7'::text, 5, NULL::int)),
+       (SELECT string_agg(item_id || ':' || score, ',') FROM recsys.recommend(m, 7, 5, NULL::int)),
        (SELECT count(*) FROM recsys.item_factors(m)),
        md5(m::text)
 FROM models ORDER BY name"
@@ -99,8 +99,8 @@ same=$(query "$SRC" "
 [ "$same" = t ] || die "binary COPY round trip changed a model"
 ok "binary COPY round trip: identical models"
 recs=$(query "$SRC" "
-  SELECT (SELECT string_agg(item || ':' || score, ',') FROM models, recsys.recommend(m, 7, 10) WHERE name = 'int_ids') =
-         (SELECT string_agg(item || ':' || score, ',') FROM models_copy, recsys.recommend(m, 7, 10) WHERE name = 'int_ids')")
+  SELECT (SELECT string_agg(item_id || ':' || score, ',') FROM models, recsys.recommend(m, 7, 10) WHERE name = 'int_ids') =
+         (SELECT string_agg(item_id || ':' || score, ',') FROM models_copy, recsys.recommend(m, 7, 10) WHERE name = 'int_ids')")
 [ "$recs" = t ] || die "recommendations differ after binary COPY"
 ok "binary COPY round trip: same recommendations"
 
