@@ -6,7 +6,8 @@
 #  2. pgbench, 4 clients serving by name for RECSYS_CONCURRENCY_SECONDS (default 25 s),
 #     while two sessions run CALL retrain back to back on changing data: 0 failed
 #     calls, every retrain either swapped a model in or stepped aside with the notice
-#     (the catalog counts exactly the swaps the sessions report), no failure recorded.
+#     (the catalog counts exactly the swaps the sessions report), no failure recorded;
+#  3. pg_dump / pg_restore keeps the recommender, both its models and its view.
 #
 # Needs a running server with recsys installed: PGHOST, PGPORT, PGUSER (superuser) and
 # PG_BINDIR, as exported by test/run_tests.sh.
@@ -126,5 +127,20 @@ LAST_USER=$(sql -c "SELECT max(user_id) FROM events")
   die "the last retrain's model is not served"
 ok "$CLIENTS clients served by name for $SECONDS_LOAD s under $SWAPS swaps with 0 failed calls"
 
-"$PG_BINDIR/psql" -X -q -d postgres -c "DROP DATABASE $DB"
+# 3. pg_dump keeps the recommender (an extension configuration table): both models,
+#    the status, and serving by name right after the restore.
+sql -c "SELECT recsys.create_recommendation_view('conc', 3, 'public.conc_top3')" >/dev/null
+"$PG_BINDIR/pg_dump" -Fc -d "$DB" -f "$WORK/conc.dump"
+"$PG_BINDIR/psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS ${DB}_restored" -c "CREATE DATABASE ${DB}_restored"
+"$PG_BINDIR/pg_restore" -d "${DB}_restored" "$WORK/conc.dump"
+SIG="SELECT r.swaps || ' ' || r.has_previous || ' ' || (recsys.model_info('conc')->>'fingerprint') || ' ' ||
+            (SELECT string_agg(item_id::text, ',') FROM recsys.recommend('conc', 7, 5)) || ' ' ||
+            (SELECT count(*) FROM public.conc_top3)
+     FROM recsys.recommenders r WHERE r.name = 'conc'"
+BEFORE=$(sql -c "$SIG")
+AFTER=$("$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -At -d "${DB}_restored" -c "$SIG")
+[ -n "$BEFORE" ] && [ "$BEFORE" = "$AFTER" ] || die "after pg_dump/pg_restore: '$AFTER', before: '$BEFORE'"
+ok "pg_dump/pg_restore keeps the recommender, its models and its view (swaps, previous, fingerprint, list, view rows: $AFTER)"
+
+"$PG_BINDIR/psql" -X -q -d postgres -c "DROP DATABASE $DB" -c "DROP DATABASE ${DB}_restored"
 echo "retrain_concurrency: all checks passed"
