@@ -210,6 +210,8 @@ SELECT recsys.create_recommendation_view('ints', 3, 'rec_ints_top3');  -- no mod
 SELECT relispopulated FROM pg_class WHERE oid = 'rec_ints_top3'::regclass;
 CALL recsys.retrain('ints');
 SELECT count(*) AS rows, count(DISTINCT user_id) AS users, min(rank), max(rank) FROM rec_ints_top3;
+-- Integer IDs by name: an untyped name with an integer user resolves to the name form.
+SELECT pg_typeof(item_id), count(*) FROM recsys.recommend('ints', 1, 3) GROUP BY 1;
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
 WHERE attrelid = 'rec_ints_top3'::regclass AND attnum > 0 ORDER BY attnum;
 SELECT indexdef FROM pg_indexes WHERE tablename = 'rec_ints_top3';
