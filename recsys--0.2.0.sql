@@ -843,3 +843,896 @@ CREATE FUNCTION @extschema@.explain(model @extschema@.model, user_or_items "any"
   AS 'MODULE_PATHNAME', 'recsys_explain' LANGUAGE C STABLE PARALLEL SAFE ROWS 10;
 COMMENT ON FUNCTION @extschema@.explain(@extschema@.model, "any", anyelement, integer, double precision[]) IS
   'The history items that contribute most to an item''s score, largest first: user_or_items is a user of the model or an array of items (a history, weights optional); exact on item_knn (weight x similarity), content (the profile''s share) and implicit ALS (the folded-in score split over the history, as implicit''s explain); contributions sum to the score; the item needs a type (a column or a cast such as ''B00X''::text)';
+-- Serving by name: every serving function also takes a recommender's name in place of
+-- a model (an untyped literal resolves to text, that is to these forms); the C entry
+-- points put the live model in place of the name and run the model form (src/pg/recommender.cpp).
+
+CREATE FUNCTION @extschema@.model_info(recommender text) RETURNS jsonb
+  AS 'MODULE_PATHNAME', 'recsys_model_info_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.model_info(text) IS
+  'By name: model_info of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.recommend(recommender text, user_id smallint, k integer,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item_id smallint, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(text, smallint, integer, boolean, boolean) IS
+  'By name: recommend of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.recommend(recommender text, user_id integer, k integer,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item_id integer, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(text, integer, integer, boolean, boolean) IS
+  'By name: recommend of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.recommend(recommender text, user_id bigint, k integer,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item_id bigint, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(text, bigint, integer, boolean, boolean) IS
+  'By name: recommend of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.recommend(recommender text, user_id text, k integer,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item_id text, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(text, text, integer, boolean, boolean) IS
+  'By name: recommend of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.recommend(recommender text, user_id uuid, k integer,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item_id uuid, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(text, uuid, integer, boolean, boolean) IS
+  'By name: recommend of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.recommend(recommender text, user_id "any", k integer, item_type anyelement,
+    exclude_seen boolean DEFAULT true, cold_start boolean DEFAULT true)
+  RETURNS TABLE(item_id anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_by_name' LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(text, "any", integer, anyelement, boolean, boolean) IS
+  'By name: recommend of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.similar_items(recommender text, item_id smallint, k integer)
+  RETURNS TABLE(item_id smallint, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_items_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(text, smallint, integer) IS
+  'By name: similar_items of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.similar_items(recommender text, item_id integer, k integer)
+  RETURNS TABLE(item_id integer, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_items_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(text, integer, integer) IS
+  'By name: similar_items of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.similar_items(recommender text, item_id bigint, k integer)
+  RETURNS TABLE(item_id bigint, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_items_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(text, bigint, integer) IS
+  'By name: similar_items of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.similar_items(recommender text, item_id text, k integer)
+  RETURNS TABLE(item_id text, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_items_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(text, text, integer) IS
+  'By name: similar_items of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.similar_items(recommender text, item_id uuid, k integer)
+  RETURNS TABLE(item_id uuid, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_items_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(text, uuid, integer) IS
+  'By name: similar_items of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.similar_users(recommender text, user_id smallint, k integer)
+  RETURNS TABLE(user_id smallint, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_users_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_users(text, smallint, integer) IS
+  'By name: similar_users of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.similar_users(recommender text, user_id integer, k integer)
+  RETURNS TABLE(user_id integer, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_users_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_users(text, integer, integer) IS
+  'By name: similar_users of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.similar_users(recommender text, user_id bigint, k integer)
+  RETURNS TABLE(user_id bigint, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_users_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_users(text, bigint, integer) IS
+  'By name: similar_users of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.similar_users(recommender text, user_id text, k integer)
+  RETURNS TABLE(user_id text, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_users_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_users(text, text, integer) IS
+  'By name: similar_users of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.similar_users(recommender text, user_id uuid, k integer)
+  RETURNS TABLE(user_id uuid, score real)
+  AS 'MODULE_PATHNAME', 'recsys_similar_users_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_users(text, uuid, integer) IS
+  'By name: similar_users of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.score(recommender text, user_id "any", item_id "any") RETURNS real
+  AS 'MODULE_PATHNAME', 'recsys_score_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.score(text, "any", "any") IS
+  'By name: score of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.item_factors(recommender text)
+  RETURNS TABLE(item_id text, factors real[])
+  AS 'MODULE_PATHNAME', 'recsys_item_factors_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.item_factors(text) IS
+  'By name: item_factors of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.item_factors(recommender text, id_type anyelement)
+  RETURNS TABLE(item_id anyelement, factors real[])
+  AS 'MODULE_PATHNAME', 'recsys_item_factors_by_name' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.item_factors(text, anyelement) IS
+  'By name: item_factors of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.user_factors(recommender text)
+  RETURNS TABLE(user_id text, factors real[])
+  AS 'MODULE_PATHNAME', 'recsys_user_factors_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.user_factors(text) IS
+  'By name: user_factors of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.user_factors(recommender text, id_type anyelement)
+  RETURNS TABLE(user_id anyelement, factors real[])
+  AS 'MODULE_PATHNAME', 'recsys_user_factors_by_name' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.user_factors(text, anyelement) IS
+  'By name: user_factors of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.predict(recommender text, user_id "any", item_id "any") RETURNS double precision
+  AS 'MODULE_PATHNAME', 'recsys_predict_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.predict(text, "any", "any") IS
+  'By name: predict of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.recommend_all(recommender text, k integer)
+  RETURNS TABLE(user_id text, item_id text, score real, rank integer)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_all_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.recommend_all(text, integer) IS
+  'By name: recommend_all of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.recommend_all(recommender text, k integer, id_type anyelement,
+    exclude_seen boolean DEFAULT true)
+  RETURNS TABLE(user_id anyelement, item_id anyelement, score real, rank integer)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_all_by_name' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.recommend_all(text, integer, anyelement, boolean) IS
+  'By name: recommend_all of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.recommend_all(recommender text, k integer, id_type anyelement,
+    exclude_seen boolean, users anyarray)
+  RETURNS TABLE(user_id anyelement, item_id anyelement, score real, rank integer)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_all_by_name' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.recommend_all(text, integer, anyelement, boolean, anyarray) IS
+  'By name: recommend_all of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.recommend_all(recommender text, k integer, user_type anyelement,
+    item_type anycompatible, exclude_seen boolean DEFAULT true)
+  RETURNS TABLE(user_id anyelement, item_id anycompatible, score real, rank integer)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_all_by_name' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.recommend_all(text, integer, anyelement, anycompatible, boolean) IS
+  'By name: recommend_all of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.recommend_all(recommender text, k integer, user_type anyelement,
+    item_type anycompatible, exclude_seen boolean, users anyarray)
+  RETURNS TABLE(user_id anyelement, item_id anycompatible, score real, rank integer)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_all_by_name' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.recommend_all(text, integer, anyelement, anycompatible, boolean, anyarray) IS
+  'By name: recommend_all of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.recommend_content(recommender text, items anyarray, k integer,
+    exclude_given boolean DEFAULT true)
+  RETURNS TABLE(item_id anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_content_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend_content(text, anyarray, integer, boolean) IS
+  'By name: recommend_content of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.recommend_content(recommender text, items anyarray, weights double precision[],
+    k integer, exclude_given boolean DEFAULT true)
+  RETURNS TABLE(item_id anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_content_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend_content(text, anyarray, double precision[], integer, boolean) IS
+  'By name: recommend_content of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.recommend_for_items(recommender text, items anyarray, k integer,
+    exclude_given boolean DEFAULT true)
+  RETURNS TABLE(item_id anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_for_items_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend_for_items(text, anyarray, integer, boolean) IS
+  'By name: recommend_for_items of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.recommend_for_items(recommender text, items anyarray, weights double precision[],
+    k integer, exclude_given boolean DEFAULT true)
+  RETURNS TABLE(item_id anyelement, score real)
+  AS 'MODULE_PATHNAME', 'recsys_recommend_for_items_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend_for_items(text, anyarray, double precision[], integer, boolean) IS
+  'By name: recommend_for_items of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+CREATE FUNCTION @extschema@.content_similarity(recommender text, item_a "any", item_b "any") RETURNS real
+  AS 'MODULE_PATHNAME', 'recsys_content_similarity_by_name' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.content_similarity(text, "any", "any") IS
+  'By name: content_similarity of the named recommender''s live model (see the form taking a model); serving needs ownership or a grant (recsys.grant_recommender)';
+
+-- ---------------------------------------------------------------------------------
+-- Named recommenders: a catalog of (name, algorithm, source query, options, schedule)
+-- with the live and the previous model, retrained safely (recsys.retrain), scheduled
+-- with pg_cron, served by name, with a status view and materialized views for BI tools.
+--
+-- Permissions. The catalog rows are protected by row-level security: a role sees and
+-- changes only the rows of recommenders whose owner it has the privileges of (the
+-- superuser all). Every function below is SECURITY INVOKER, so that is what lets the
+-- owner alone alter, retrain and drop a recommender. Serving by name checks ownership or
+-- a grant (recsys.grant_recommender) in C, on every call. A retrain runs the source query
+-- as the recommender's owner (SET ROLE to the owner when the caller is someone else, e.g.
+-- a superuser or a pg_cron job): the owner wrote the query, so the query never runs with
+-- the rights of a role that did not write it; and since only the owner's roles can change
+-- the query, nobody can make the owner's retrain run a query of theirs.
+
+CREATE TABLE recsys_internal.recommenders (
+  name text COLLATE "C" PRIMARY KEY
+    CONSTRAINT recommender_name CHECK (octet_length(name) BETWEEN 1 AND 63),
+  owner regrole NOT NULL,
+  algorithm text NOT NULL
+    CONSTRAINT recommender_algorithm CHECK (algorithm IN ('als', 'mf', 'baseline', 'popularity', 'item_knn', 'content')),
+  source_query text NOT NULL,
+  options jsonb NOT NULL DEFAULT '{}',
+  schedule text,
+  search_path text NOT NULL,            -- the creator's search_path: the source query always runs under it
+  user_type text,                       -- the source's ID types (format_type), for recommendation views
+  item_type text,
+  weighted boolean NOT NULL DEFAULT false,  -- the query has a third (weight or rating) column
+  source_tables text[] NOT NULL DEFAULT '{}',  -- the tables the query reads (qualified names)
+  readers regrole[] NOT NULL DEFAULT '{}',     -- roles granted serving
+  model @extschema@.model,
+  trained_at timestamptz,
+  train_seconds double precision,
+  rows_trained bigint,
+  metric double precision,              -- held-out metric of the live model (with a gate)
+  source_inserts bigint,                -- n_tup_ins of the source tables when the live model was trained
+  previous_model @extschema@.model,
+  previous_trained_at timestamptz,
+  previous_train_seconds double precision,
+  previous_rows_trained bigint,
+  previous_metric double precision,
+  previous_source_inserts bigint,
+  last_attempt_at timestamptz,
+  last_error text,
+  last_error_at timestamptz,
+  swaps bigint NOT NULL DEFAULT 0,
+  created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+COMMENT ON TABLE recsys_internal.recommenders IS
+  'The named recommenders (recsys.create_recommender); read it through the view recsys.recommenders';
+SELECT pg_catalog.pg_extension_config_dump('recsys_internal.recommenders', '');
+ALTER TABLE recsys_internal.recommenders ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON recsys_internal.recommenders
+  USING (pg_catalog.pg_has_role(owner::oid, 'USAGE'))
+  WITH CHECK (pg_catalog.pg_has_role(owner::oid, 'USAGE'));
+GRANT SELECT, INSERT, UPDATE, DELETE ON recsys_internal.recommenders TO PUBLIC;
+
+CREATE TABLE recsys_internal.recommendation_views (
+  view_schema name NOT NULL,
+  view_name name NOT NULL,
+  recommender text COLLATE "C" NOT NULL,
+  k integer NOT NULL,
+  PRIMARY KEY (view_schema, view_name)
+);
+COMMENT ON TABLE recsys_internal.recommendation_views IS
+  'Materialized views made by recsys.create_recommendation_view, refreshed by every successful retrain';
+SELECT pg_catalog.pg_extension_config_dump('recsys_internal.recommendation_views', '');
+ALTER TABLE recsys_internal.recommendation_views ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_only ON recsys_internal.recommendation_views
+  USING (EXISTS (SELECT 1 FROM recsys_internal.recommenders r WHERE r.name = recommender))
+  WITH CHECK (EXISTS (SELECT 1 FROM recsys_internal.recommenders r WHERE r.name = recommender));
+GRANT SELECT, INSERT, UPDATE, DELETE ON recsys_internal.recommendation_views TO PUBLIC;
+
+-- Every change of the catalog tells the serving caches of all backends (at commit).
+CREATE FUNCTION recsys_internal.recommenders_changed() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'recsys_recommenders_changed' LANGUAGE C;
+COMMENT ON FUNCTION recsys_internal.recommenders_changed() IS
+  'Trigger: invalidates every backend''s by-name serving cache when the recommender catalog changes';
+CREATE TRIGGER recommenders_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON recsys_internal.recommenders
+  FOR EACH STATEMENT EXECUTE FUNCTION recsys_internal.recommenders_changed();
+
+CREATE FUNCTION recsys_internal.resolve_recommender(name text) RETURNS @extschema@.model
+  AS 'MODULE_PATHNAME', 'recsys_resolve_recommender' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION recsys_internal.resolve_recommender(text) IS
+  'The live model of a recommender through the backend''s by-name cache (what serving by name uses)';
+
+CREATE FUNCTION recsys_internal.cron_next(schedule text, after timestamptz) RETURNS timestamptz
+  AS 'MODULE_PATHNAME', 'recsys_cron_next' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION recsys_internal.cron_next(text, timestamptz) IS
+  'The first minute after a time that a five-field cron schedule matches (UTC, as pg_cron 1.4); NULL for other schedules';
+
+-- The trainer call for an algorithm, over columns c1, c2[, c3] of a relation.
+CREATE FUNCTION recsys_internal.trainer_sql(algorithm text, weighted boolean, rel text, filter text)
+RETURNS text LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $ts$
+BEGIN
+  RETURN CASE algorithm
+    WHEN 'content' THEN format('SELECT @extschema@.train_content(c1, c2, $1) FROM %s WHERE %s', rel, filter)
+    WHEN 'mf' THEN format('SELECT @extschema@.train_mf(c1, c2, c3::double precision, $1) FROM %s WHERE %s', rel, filter)
+    WHEN 'baseline' THEN format('SELECT @extschema@.train_baseline(c1, c2, c3::double precision, $1) FROM %s WHERE %s', rel, filter)
+    ELSE format('SELECT @extschema@.%I(c1, c2, %s, $1) FROM %s WHERE %s', 'train_' || algorithm,
+                CASE WHEN weighted THEN 'c3::double precision' ELSE '1::double precision' END, rel, filter)
+  END;
+END
+$ts$;
+COMMENT ON FUNCTION recsys_internal.trainer_sql(text, boolean, text, text) IS
+  'The training query of a recommender''s algorithm over columns c1, c2 [, c3] of a relation';
+
+-- Checks a recommender definition before anything is stored: the algorithm, the query
+-- (one SELECT; its columns, read from a temporary view that is never run), the options
+-- (the trainer over one row of NULLs of the query's own types, then the gate), and returns what
+-- the catalog keeps about the source. Runs as the caller, the query's names resolved
+-- under caller_search_path.
+CREATE FUNCTION recsys_internal.check_definition(caller text, algorithm text, source_query text, options jsonb,
+                                                 caller_search_path text,
+                                                 OUT user_type text, OUT item_type text, OUT weighted boolean,
+                                                 OUT source_tables text[])
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $cd$
+DECLARE
+  q text;
+  v text;
+  ncols integer;
+  types text[];
+  gate jsonb;
+  msg text;
+  state text;
+  m @extschema@.model;
+BEGIN
+  IF algorithm IS NULL OR algorithm NOT IN ('als', 'mf', 'baseline', 'popularity', 'item_knn', 'content') THEN
+    RAISE EXCEPTION '%: unknown algorithm "%"', caller, algorithm USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'Use als, mf, baseline, popularity, item_knn or content.';
+  END IF;
+  IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
+    RAISE EXCEPTION '%: options must be a JSON object', caller USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF source_query IS NULL THEN
+    RAISE EXCEPTION '%: source_query must not be NULL', caller USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  q := recsys_internal.checked_select(source_query, caller);
+  v := format('recsys_src_%s_%s', pg_backend_pid(), md5(clock_timestamp()::text || random()::text));
+  BEGIN
+    PERFORM set_config('search_path', caller_search_path, true);
+    EXECUTE format('CREATE TEMP VIEW %I AS SELECT * FROM (%s%s%s) AS q', v, E'\n', q, E'\n');
+    PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+    RAISE EXCEPTION '%: the source query is not valid: %', caller, msg USING ERRCODE = state,
+      HINT = 'It must be one SELECT of (user, item [, weight]) rows, or (item, features jsonb) for content.';
+  END;
+  SELECT count(*), array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) INTO ncols, types
+    FROM pg_attribute a WHERE a.attrelid = format('pg_temp.%I', v)::regclass AND a.attnum > 0 AND NOT a.attisdropped;
+  SELECT coalesce(array_agg(DISTINCT d.refobjid::regclass::text ORDER BY d.refobjid::regclass::text), '{}') INTO source_tables
+    FROM pg_depend d JOIN pg_rewrite rw ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+    JOIN pg_class c ON c.oid = d.refobjid
+    WHERE rw.ev_class = format('pg_temp.%I', v)::regclass AND d.refclassid = 'pg_class'::regclass
+      AND d.refobjid <> rw.ev_class AND c.relkind IN ('r', 'p', 'm');
+  IF algorithm = 'content' THEN
+    IF ncols <> 2 OR types[2] <> 'jsonb' THEN
+      RAISE EXCEPTION '%: a content recommender''s query yields (item, features jsonb), got (%)', caller,
+        array_to_string(types, ', ') USING ERRCODE = 'datatype_mismatch';
+    END IF;
+    user_type := NULL;
+    item_type := types[1];
+    weighted := false;
+  ELSE
+    IF ncols NOT IN (2, 3) OR (algorithm IN ('mf', 'baseline') AND ncols <> 3) THEN
+      RAISE EXCEPTION '%: the query of an "%" recommender yields (user, item%), got % columns (%)', caller, algorithm,
+        CASE WHEN algorithm IN ('mf', 'baseline') THEN ', rating' ELSE ' [, weight]' END, ncols, array_to_string(types, ', ')
+        USING ERRCODE = 'datatype_mismatch';
+    END IF;
+    user_type := types[1];
+    item_type := types[2];
+    weighted := ncols = 3;
+  END IF;
+  -- The options and ID types, as the trainer reads them: one training over a single row
+  -- of NULLs of the query's types (the trainers check both at the first row, and skip
+  -- it; the query itself never runs: it is only joined ON false).
+  gate := options->'gate';
+  BEGIN
+    EXECUTE recsys_internal.trainer_sql(algorithm, weighted,
+              format('(SELECT v.* FROM (SELECT 1) AS one LEFT JOIN pg_temp.%I AS v ON false) AS s(c1, c2%s)', v,
+                     CASE WHEN ncols = 3 THEN ', c3' ELSE '' END), 'true')
+      INTO m USING options - 'gate';
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+    RAISE EXCEPTION '%: %', caller, msg USING ERRCODE = state;
+  END;
+  IF gate IS NOT NULL THEN
+    IF algorithm = 'content' THEN
+      RAISE EXCEPTION '%: a content recommender has no held-out gate (it learns no user interactions)', caller
+        USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_typeof(gate) <> 'object' THEN
+      RAISE EXCEPTION '%: option gate must be a JSON object', caller USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT string_agg(key, ', ') INTO msg FROM jsonb_object_keys(gate) AS key
+      WHERE key NOT IN ('metric', 'min_ratio', 'test_fraction', 'k', 'seed');
+    IF msg IS NOT NULL THEN
+      RAISE EXCEPTION '%: unknown gate option %', caller, msg USING ERRCODE = 'invalid_parameter_value',
+        HINT = 'Valid gate options: metric (precision, recall, map, ndcg), min_ratio, test_fraction, k, seed.';
+    END IF;
+    IF coalesce(gate->>'metric', 'ndcg') NOT IN ('precision', 'recall', 'map', 'ndcg')
+       OR jsonb_typeof(coalesce(gate->'min_ratio', '0.9')) <> 'number'
+       OR jsonb_typeof(coalesce(gate->'test_fraction', '0.2')) <> 'number'
+       OR jsonb_typeof(coalesce(gate->'k', '10')) <> 'number'
+       OR jsonb_typeof(coalesce(gate->'seed', '42')) <> 'number' THEN
+      RAISE EXCEPTION '%: gate: metric must be precision, recall, map or ndcg; min_ratio, test_fraction, k and seed numbers', caller
+        USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF (gate->>'min_ratio')::numeric NOT BETWEEN 0 AND 10 OR (gate->>'test_fraction')::numeric <= 0
+       OR (gate->>'test_fraction')::numeric >= 1 OR (gate->>'k')::numeric NOT BETWEEN 1 AND 100000 THEN
+      RAISE EXCEPTION '%: gate: min_ratio must be in [0, 10], test_fraction in (0, 1), k in [1, 100000]', caller
+        USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+  END IF;
+  EXECUTE format('DROP VIEW pg_temp.%I', v);
+END
+$cd$;
+COMMENT ON FUNCTION recsys_internal.check_definition(text, text, text, jsonb, text) IS
+  'Validates a recommender definition (algorithm, one-SELECT query and its columns, trainer and gate options) before anything is stored';
+
+-- Creates, moves or removes a recommender's pg_cron job (named recsys.<name>, command
+-- CALL recsys.retrain('<name>')), or says how to enable pg_cron.
+CREATE FUNCTION recsys_internal.set_schedule(recommender text, schedule text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $ss$
+DECLARE
+  have_cron boolean := EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron');
+  job text := 'recsys.' || recommender;
+BEGIN
+  IF schedule IS NULL THEN
+    IF have_cron THEN
+      EXECUTE 'SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = $1' USING job;
+    END IF;
+    RETURN;
+  END IF;
+  IF NOT have_cron THEN
+    RAISE EXCEPTION 'recommender "%": a schedule needs pg_cron, which is not installed in database "%"',
+      recommender, current_database() USING ERRCODE = 'feature_not_supported',
+      HINT = format('Add shared_preload_libraries = ''pg_cron'' and cron.database_name = %L to postgresql.conf, '
+                    'restart the server, run CREATE EXTENSION pg_cron in that database and GRANT USAGE ON SCHEMA cron '
+                    'to the owner; or leave the schedule NULL and CALL recsys.retrain(%L) from your own scheduler.',
+                    current_database(), recommender);
+  END IF;
+  -- cron.schedule with the name of an existing job of this role moves that job; a schedule
+  -- pg_cron cannot read is an error here, before anything is stored.
+  EXECUTE 'SELECT cron.schedule($1, $2, $3)' USING job, schedule, format('CALL @extschema@.retrain(%L)', recommender);
+END
+$ss$;
+COMMENT ON FUNCTION recsys_internal.set_schedule(text, text) IS
+  'Creates, moves or removes the pg_cron job recsys.<name> of a recommender (an error naming how to enable pg_cron when it is missing)';
+
+CREATE FUNCTION recsys_internal.create_recommender(name text, algorithm text, source_query text, options jsonb,
+                                                   schedule text, caller_search_path text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $cr$
+DECLARE
+  d record;
+BEGIN
+  IF name IS NULL OR octet_length(name) NOT BETWEEN 1 AND 63 THEN
+    RAISE EXCEPTION 'create_recommender: name must have 1 to 63 bytes' USING ERRCODE = 'invalid_name';
+  END IF;
+  -- The catalog's primary key is the final word; this says it before any work is done
+  -- (names of other roles' recommenders are taken too, but not shown by row security).
+  IF EXISTS (SELECT 1 FROM recsys_internal.recommenders r WHERE r.name = create_recommender.name) THEN
+    RAISE EXCEPTION 'recommender "%" already exists', name USING ERRCODE = 'duplicate_object',
+      HINT = 'recsys.alter_recommender changes it; recsys.drop_recommender removes it.';
+  END IF;
+  d := recsys_internal.check_definition('create_recommender', algorithm, source_query, coalesce(options, '{}'),
+                                        caller_search_path);
+  BEGIN
+    INSERT INTO recsys_internal.recommenders (name, owner, algorithm, source_query, options, schedule, search_path,
+                                              user_type, item_type, weighted, source_tables)
+      VALUES (name, current_user::regrole, algorithm, source_query, coalesce(options, '{}'), schedule,
+              caller_search_path, d.user_type, d.item_type, d.weighted, d.source_tables);
+  EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'recommender "%" already exists', name USING ERRCODE = 'duplicate_object',
+      HINT = 'Recommender names are unique across all roles.';
+  END;
+  PERFORM recsys_internal.set_schedule(name, schedule);
+END
+$cr$;
+COMMENT ON FUNCTION recsys_internal.create_recommender(text, text, text, jsonb, text, text) IS
+  'The body of recsys.create_recommender (called with the caller''s search_path)';
+
+CREATE FUNCTION @extschema@.create_recommender(name text, algorithm text, source_query text,
+                                               options jsonb DEFAULT '{}', schedule text DEFAULT NULL)
+RETURNS void LANGUAGE sql VOLATILE
+-- No SET search_path here: the caller's search_path is read and stored with the
+-- recommender (its query always runs under it); the body names nothing unqualified.
+AS $crw$
+  SELECT recsys_internal.create_recommender(name, algorithm, source_query, options, schedule,
+                                            pg_catalog.current_setting('search_path'))
+$crw$;
+COMMENT ON FUNCTION @extschema@.create_recommender(text, text, text, jsonb, text) IS
+  'Creates a named recommender: algorithm (als, mf, baseline, popularity, item_knn, content), one SELECT of (user, item [, weight]) rows (content: item, features), trainer options plus an optional "gate", and an optional pg_cron schedule; train it with CALL recsys.retrain(name)';
+
+CREATE FUNCTION recsys_internal.alter_recommender(name text, source_query text, options jsonb, schedule text,
+                                                  caller_search_path text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $ar$
+DECLARE
+  r recsys_internal.recommenders;
+  d record;
+  new_schedule text;
+BEGIN
+  SELECT * INTO r FROM recsys_internal.recommenders c WHERE c.name = alter_recommender.name FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'recommender "%" does not exist or is not yours', name USING ERRCODE = 'undefined_object';
+  END IF;
+  new_schedule := CASE WHEN schedule IS NULL THEN r.schedule WHEN schedule = '' THEN NULL ELSE schedule END;
+  IF source_query IS NOT NULL THEN
+    d := recsys_internal.check_definition('alter_recommender', r.algorithm, source_query,
+                                          coalesce(options, r.options), caller_search_path);
+    UPDATE recsys_internal.recommenders c
+       SET source_query = alter_recommender.source_query, search_path = caller_search_path,
+           user_type = d.user_type, item_type = d.item_type, weighted = d.weighted, source_tables = d.source_tables
+     WHERE c.name = r.name;
+  ELSIF options IS NOT NULL THEN
+    -- The stored query's search_path, for the types of its columns.
+    d := recsys_internal.check_definition('alter_recommender', r.algorithm, r.source_query, options, r.search_path);
+  END IF;
+  UPDATE recsys_internal.recommenders c SET options = coalesce(alter_recommender.options, c.options),
+         schedule = new_schedule WHERE c.name = r.name;
+  IF new_schedule IS DISTINCT FROM r.schedule THEN
+    PERFORM recsys_internal.set_schedule(r.name, new_schedule);
+  END IF;
+END
+$ar$;
+COMMENT ON FUNCTION recsys_internal.alter_recommender(text, text, jsonb, text, text) IS
+  'The body of recsys.alter_recommender (called with the caller''s search_path)';
+
+CREATE FUNCTION @extschema@.alter_recommender(name text, source_query text DEFAULT NULL, options jsonb DEFAULT NULL,
+                                              schedule text DEFAULT NULL)
+RETURNS void LANGUAGE sql VOLATILE
+-- No SET search_path: as create_recommender (a new query is stored with the caller's).
+AS $arw$
+  SELECT recsys_internal.alter_recommender(name, source_query, options, schedule,
+                                           pg_catalog.current_setting('search_path'))
+$arw$;
+COMMENT ON FUNCTION @extschema@.alter_recommender(text, text, jsonb, text) IS
+  'Changes a recommender''s source query, options and/or schedule (NULL keeps a value, schedule => '''' removes the schedule); the owner only; the live model serves until the next retrain';
+
+CREATE FUNCTION @extschema@.drop_recommender(name text, cascade boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $dr$
+DECLARE
+  r recsys_internal.recommenders;
+  v record;
+BEGIN
+  SELECT * INTO r FROM recsys_internal.recommenders c WHERE c.name = drop_recommender.name FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'recommender "%" does not exist or is not yours', name USING ERRCODE = 'undefined_object';
+  END IF;
+  FOR v IN SELECT * FROM recsys_internal.recommendation_views w WHERE w.recommender = r.name LOOP
+    IF to_regclass(format('%I.%I', v.view_schema, v.view_name)) IS NOT NULL THEN
+      IF NOT cascade THEN
+        RAISE EXCEPTION 'recommender "%" has the recommendation view %', r.name, format('%I.%I', v.view_schema, v.view_name)
+          USING ERRCODE = 'dependent_objects_still_exist', HINT = 'Drop the view first, or pass cascade => true.';
+      END IF;
+      EXECUTE format('DROP MATERIALIZED VIEW %I.%I', v.view_schema, v.view_name);
+    END IF;
+  END LOOP;
+  DELETE FROM recsys_internal.recommendation_views w WHERE w.recommender = r.name;
+  IF r.schedule IS NOT NULL THEN
+    PERFORM recsys_internal.set_schedule(r.name, NULL);
+  END IF;
+  DELETE FROM recsys_internal.recommenders c WHERE c.name = r.name;
+END
+$dr$;
+COMMENT ON FUNCTION @extschema@.drop_recommender(text, boolean) IS
+  'Drops a recommender, its pg_cron job and (with cascade => true) its recommendation views; the owner only';
+
+CREATE FUNCTION @extschema@.grant_recommender(name text, grantee regrole) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $gr$
+BEGIN
+  UPDATE recsys_internal.recommenders c SET readers = array_append(array_remove(c.readers, grantee), grantee)
+   WHERE c.name = grant_recommender.name;
+  IF NOT FOUND OR grantee IS NULL THEN
+    RAISE EXCEPTION 'recommender "%" does not exist or is not yours', name USING ERRCODE = 'undefined_object';
+  END IF;
+END
+$gr$;
+COMMENT ON FUNCTION @extschema@.grant_recommender(text, regrole) IS
+  'Lets a role (and its members) serve from a recommender by name and see it in recsys.recommenders; the owner only';
+
+CREATE FUNCTION @extschema@.revoke_recommender(name text, grantee regrole) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $rr$
+BEGIN
+  UPDATE recsys_internal.recommenders c SET readers = array_remove(c.readers, grantee) WHERE c.name = revoke_recommender.name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'recommender "%" does not exist or is not yours', name USING ERRCODE = 'undefined_object';
+  END IF;
+END
+$rr$;
+COMMENT ON FUNCTION @extschema@.revoke_recommender(text, regrole) IS
+  'Takes back a grant of recsys.grant_recommender; the owner only';
+
+-- The inserted-tuple counters of tables (pg_stat_user_tables.n_tup_ins, summed).
+CREATE FUNCTION recsys_internal.source_inserts(tables text[]) RETURNS bigint
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $si$
+  SELECT sum(s.n_tup_ins)::bigint FROM pg_catalog.pg_stat_user_tables s
+   WHERE s.relid = ANY (ARRAY(SELECT pg_catalog.to_regclass(t)::oid FROM pg_catalog.unnest(tables) t))
+$si$;
+COMMENT ON FUNCTION recsys_internal.source_inserts(text[]) IS
+  'Rows ever inserted into the given tables (sum of pg_stat_user_tables.n_tup_ins)';
+
+-- Refreshes a recommender's recommendation views (CONCURRENTLY once populated).
+CREATE FUNCTION recsys_internal.refresh_views(recommender text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $rv$
+DECLARE
+  v record;
+  rel regclass;
+BEGIN
+  FOR v IN SELECT * FROM recsys_internal.recommendation_views w WHERE w.recommender = refresh_views.recommender
+           ORDER BY w.view_schema, w.view_name LOOP
+    rel := to_regclass(format('%I.%I', v.view_schema, v.view_name));
+    IF rel IS NULL THEN
+      DELETE FROM recsys_internal.recommendation_views w
+       WHERE w.view_schema = v.view_schema AND w.view_name = v.view_name;
+    ELSIF (SELECT relispopulated FROM pg_class WHERE oid = rel) THEN
+      EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s', rel);
+    ELSE
+      EXECUTE format('REFRESH MATERIALIZED VIEW %s', rel);
+    END IF;
+  END LOOP;
+END
+$rv$;
+COMMENT ON FUNCTION recsys_internal.refresh_views(text) IS
+  'Refreshes the recommendation views of a recommender (concurrently when populated); forgets views that were dropped';
+
+-- Records a failed retrain; the live model is untouched.
+CREATE FUNCTION recsys_internal.record_failure(recommender text, message text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $rf$
+BEGIN
+  UPDATE recsys_internal.recommenders c SET last_error = message, last_error_at = clock_timestamp()
+   WHERE c.name = recommender;
+  RAISE WARNING 'retrain of recommender "%" failed: %', recommender, message
+    USING HINT = 'The live model keeps serving; see last_error in recsys.recommenders.';
+END
+$rf$;
+COMMENT ON FUNCTION recsys_internal.record_failure(text, text) IS
+  'Records why a retrain failed (last_error) and warns; the live model keeps serving';
+
+CREATE PROCEDURE @extschema@.retrain(name text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $rt$
+DECLARE
+  r recsys_internal.recommenders;
+  tmp text;
+  cols text;
+  m @extschema@.model;
+  info jsonb;
+  gate jsonb;
+  train_options jsonb;
+  t0 timestamptz;
+  secs double precision;
+  nrows bigint;
+  metric_name text;
+  new_metric double precision;
+  eval_model @extschema@.model;
+  filter text;
+  msg text;
+BEGIN
+  -- One retrain of a recommender at a time; the second returns at once.
+  IF NOT pg_try_advisory_xact_lock(1919118201, hashtext(name)) THEN
+    RAISE NOTICE 'recommender "%" is being retrained by another session: nothing done', name;
+    RETURN;
+  END IF;
+  SELECT * INTO r FROM recsys_internal.recommenders c WHERE c.name = retrain.name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'recommender "%" does not exist or is not yours', name USING ERRCODE = 'undefined_object',
+      HINT = 'Only its owner (or a role with the owner''s privileges) may retrain a recommender.';
+  END IF;
+  UPDATE recsys_internal.recommenders c SET last_attempt_at = clock_timestamp() WHERE c.name = r.name;
+  t0 := clock_timestamp();
+  BEGIN
+    -- The owner's query runs with the owner's rights (reverted when this block or the
+    -- procedure ends), under the search_path it was written for.
+    IF current_user::regrole <> r.owner THEN
+      PERFORM set_config('role', pg_get_userbyid(r.owner::oid)::text, true);
+    END IF;
+    tmp := format('recsys_rt_%s_%s', pg_backend_pid(), md5(clock_timestamp()::text || random()::text));
+    cols := CASE WHEN r.weighted THEN 'c1, c2, c3' ELSE 'c1, c2' END;
+    PERFORM set_config('search_path', r.search_path, true);
+    EXECUTE format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT * FROM (%s%s%s) AS q(%s)', tmp, E'\n',
+                   recsys_internal.checked_select(r.source_query, 'retrain'), E'\n', cols);
+    PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+    EXECUTE format('SELECT count(*) FROM pg_temp.%I', tmp) INTO nrows;
+    gate := r.options->'gate';
+    train_options := r.options - 'gate';
+    IF gate IS NOT NULL THEN
+      -- The held-out gate: a model trained without the test rows (a deterministic split
+      -- by split_hash(seed, user, item)) must reach min_ratio of the live model's metric.
+      metric_name := coalesce(gate->>'metric', 'ndcg');
+      filter := format('@extschema@.split_hash(%s, c1, c2) >= %s', coalesce((gate->>'seed')::bigint, 42),
+                       coalesce((gate->>'test_fraction')::double precision, 0.2));
+      EXECUTE recsys_internal.trainer_sql(r.algorithm, r.weighted, format('pg_temp.%I', tmp), filter)
+        INTO eval_model USING train_options;
+      IF eval_model IS NULL THEN
+        RAISE EXCEPTION 'the training part of the held-out split has no rows' USING ERRCODE = 'no_data_found';
+      END IF;
+      EXECUTE format('SELECT (@extschema@.ranking_metrics($1, c1, c2, $2)->>%L)::double precision FROM pg_temp.%I '
+                     'WHERE NOT (%s)', metric_name, tmp, filter)
+        INTO new_metric USING eval_model, jsonb_build_object('k', coalesce((gate->>'k')::integer, 10));
+      IF new_metric IS NULL THEN
+        RAISE EXCEPTION 'the held-out % could not be measured (no test user known to the model)', metric_name
+          USING ERRCODE = 'no_data_found';
+      END IF;
+      IF r.metric IS NOT NULL AND new_metric < coalesce((gate->>'min_ratio')::double precision, 0.9) * r.metric THEN
+        RAISE EXCEPTION 'held-out % % is below % x % of the live model', metric_name, round(new_metric::numeric, 6),
+          coalesce((gate->>'min_ratio')::double precision, 0.9), round(r.metric::numeric, 6)
+          USING ERRCODE = 'check_violation';
+      END IF;
+    END IF;
+    EXECUTE recsys_internal.trainer_sql(r.algorithm, r.weighted, format('pg_temp.%I', tmp), 'true')
+      INTO m USING train_options;
+    IF m IS NULL THEN
+      RAISE EXCEPTION 'the source query returned no usable rows (the model would be NULL)' USING ERRCODE = 'no_data_found';
+    END IF;
+    info := @extschema@.model_info(m);
+    IF (info->>'items')::bigint = 0 OR (r.algorithm <> 'content' AND (info->>'users')::bigint = 0) THEN
+      RAISE EXCEPTION 'the new model is empty (% users, % items)', info->>'users', info->>'items'
+        USING ERRCODE = 'no_data_found';
+    END IF;
+    EXECUTE format('DROP TABLE pg_temp.%I', tmp);
+    secs := extract(epoch FROM clock_timestamp() - t0);
+    -- The swap: one row update, atomic for every reader.
+    UPDATE recsys_internal.recommenders c
+       SET previous_model = c.model, previous_trained_at = c.trained_at, previous_train_seconds = c.train_seconds,
+           previous_rows_trained = c.rows_trained, previous_metric = c.metric,
+           previous_source_inserts = c.source_inserts,
+           model = m, trained_at = clock_timestamp(), train_seconds = secs, rows_trained = nrows,
+           metric = new_metric, source_inserts = recsys_internal.source_inserts(c.source_tables),
+           last_error = NULL, last_error_at = NULL, swaps = c.swaps + 1
+     WHERE c.name = r.name;
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+    PERFORM recsys_internal.record_failure(r.name, msg);
+    RETURN;
+  END;
+  -- Views follow the new model in the same transaction; a view that cannot be refreshed
+  -- is recorded, the swap stays.
+  BEGIN
+    IF current_user::regrole <> r.owner THEN
+      PERFORM set_config('role', pg_get_userbyid(r.owner::oid)::text, true);
+    END IF;
+    PERFORM recsys_internal.refresh_views(r.name);
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+    PERFORM recsys_internal.record_failure(r.name, 'the model was swapped in, but a recommendation view was not refreshed: ' || msg);
+  END;
+END
+$rt$;
+COMMENT ON PROCEDURE @extschema@.retrain(text) IS
+  'Retrains a recommender from its query (run as its owner) and swaps the new model in only when it is valid (not NULL, not empty, passing the optional held-out gate); a failure is recorded in recsys.recommenders and the live model keeps serving; one retrain per recommender at a time';
+
+CREATE PROCEDURE @extschema@.rollback(name text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $rb$
+DECLARE
+  r recsys_internal.recommenders;
+BEGIN
+  IF NOT pg_try_advisory_xact_lock(1919118201, hashtext(name)) THEN
+    RAISE EXCEPTION 'recommender "%" is being retrained by another session', name USING ERRCODE = 'lock_not_available';
+  END IF;
+  SELECT * INTO r FROM recsys_internal.recommenders c WHERE c.name = rollback.name FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'recommender "%" does not exist or is not yours', name USING ERRCODE = 'undefined_object';
+  END IF;
+  IF r.previous_model IS NULL THEN
+    RAISE EXCEPTION 'recommender "%" has no previous model', name USING ERRCODE = 'object_not_in_prerequisite_state';
+  END IF;
+  -- Live and previous models change places (a second rollback undoes the first).
+  UPDATE recsys_internal.recommenders c
+     SET model = c.previous_model, trained_at = c.previous_trained_at, train_seconds = c.previous_train_seconds,
+         rows_trained = c.previous_rows_trained, metric = c.previous_metric, source_inserts = c.previous_source_inserts,
+         previous_model = c.model, previous_trained_at = c.trained_at, previous_train_seconds = c.train_seconds,
+         previous_rows_trained = c.rows_trained, previous_metric = c.metric, previous_source_inserts = c.source_inserts,
+         swaps = c.swaps + 1
+   WHERE c.name = r.name;
+  IF current_user::regrole <> r.owner THEN
+    PERFORM set_config('role', pg_get_userbyid(r.owner::oid)::text, true);
+  END IF;
+  PERFORM recsys_internal.refresh_views(r.name);
+END
+$rb$;
+COMMENT ON PROCEDURE @extschema@.rollback(text) IS
+  'Puts a recommender''s previous model back in service (the live one becomes the previous: a second rollback undoes the first); refreshes its views';
+
+CREATE FUNCTION recsys_internal.create_recommendation_view(name text, k integer, view_name text, caller_schema name)
+RETURNS regclass LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $cv$
+DECLARE
+  r recsys_internal.recommenders;
+  parts text[];
+  target text;
+  vschema name;
+  vname name;
+  rel regclass;
+BEGIN
+  SELECT * INTO r FROM recsys_internal.recommenders c WHERE c.name = create_recommendation_view.name;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'recommender "%" does not exist or is not yours', name USING ERRCODE = 'undefined_object';
+  END IF;
+  IF r.algorithm = 'content' THEN
+    RAISE EXCEPTION 'recommender "%" is a content model: it has no users to recommend to', name
+      USING ERRCODE = 'feature_not_supported';
+  END IF;
+  IF k IS NULL OR k < 1 OR k > 10000 THEN
+    RAISE EXCEPTION 'create_recommendation_view: k must be between 1 and 10000, got %', k USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  parts := parse_ident(view_name);
+  IF cardinality(parts) > 2 THEN
+    RAISE EXCEPTION 'create_recommendation_view: view_name must be name or schema.name' USING ERRCODE = 'invalid_name';
+  END IF;
+  vschema := CASE WHEN cardinality(parts) = 2 THEN parts[1] ELSE caller_schema END;
+  vname := parts[cardinality(parts)];
+  IF vschema IS NULL THEN
+    RAISE EXCEPTION 'create_recommendation_view: no schema to create % in', view_name USING ERRCODE = 'invalid_schema_name';
+  END IF;
+  target := format('%I.%I', vschema, vname);
+  -- The owner's view (so that a retrain, run as the owner, may refresh it), IDs in the
+  -- source's types, refreshed by retrain; WITH NO DATA until there is a model.
+  IF current_user::regrole <> r.owner THEN
+    PERFORM set_config('role', pg_get_userbyid(r.owner::oid)::text, true);
+  END IF;
+  EXECUTE format('CREATE MATERIALIZED VIEW %s AS SELECT user_id, item_id, score, rank '
+                 'FROM @extschema@.recommend_all(%L::text, %s, NULL::%s, NULL::%s) WITH %s', target, r.name, k,
+                 r.user_type::regtype, r.item_type::regtype, CASE WHEN r.model IS NULL THEN 'NO DATA' ELSE 'DATA' END);
+  EXECUTE format('CREATE UNIQUE INDEX ON %s (user_id, item_id)', target);
+  EXECUTE format('COMMENT ON MATERIALIZED VIEW %s IS %L', target,
+                 format('Top %s recommendations of recommender %s, refreshed by recsys.retrain', k, r.name));
+  rel := target::regclass;
+  INSERT INTO recsys_internal.recommendation_views VALUES (vschema, vname, r.name, k);
+  RETURN rel;
+END
+$cv$;
+COMMENT ON FUNCTION recsys_internal.create_recommendation_view(text, integer, text, name) IS
+  'The body of recsys.create_recommendation_view (called with the caller''s current schema)';
+
+CREATE FUNCTION @extschema@.create_recommendation_view(name text, k integer, view_name text) RETURNS regclass
+LANGUAGE sql VOLATILE
+-- No SET search_path: an unqualified view_name goes to the caller's current schema, read
+-- here and handed on; the body names nothing unqualified.
+AS $cvw$
+  SELECT recsys_internal.create_recommendation_view(name, k, view_name, pg_catalog.current_schema())
+$cvw$;
+COMMENT ON FUNCTION @extschema@.create_recommendation_view(text, integer, text) IS
+  'Creates a materialized view (user_id, item_id, score, rank) of a recommender''s top k per user, IDs in the source''s types, with a unique index (REFRESH ... CONCURRENTLY works) and refreshed by every successful retrain';
+
+-- pg_cron's view of a recommender's job, when pg_cron is there and readable.
+CREATE FUNCTION recsys_internal.cron_status(recommender text, OUT jobid bigint, OUT active boolean,
+                                            OUT last_run_at timestamptz, OUT last_run_status text,
+                                            OUT last_run_message text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $cs$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron')
+     OR NOT has_schema_privilege('cron', 'USAGE') OR NOT has_table_privilege('cron.job', 'SELECT')
+     OR NOT has_table_privilege('cron.job_run_details', 'SELECT') THEN
+    RETURN;
+  END IF;
+  EXECUTE 'SELECT j.jobid, j.active, d.start_time, d.status, d.return_message
+             FROM cron.job j
+             LEFT JOIN LATERAL (SELECT * FROM cron.job_run_details x WHERE x.jobid = j.jobid
+                                ORDER BY x.start_time DESC NULLS LAST LIMIT 1) d ON true
+            WHERE j.jobname = $1 ORDER BY j.jobid LIMIT 1'
+    INTO jobid, active, last_run_at, last_run_status, last_run_message USING 'recsys.' || recommender;
+END
+$cs$;
+COMMENT ON FUNCTION recsys_internal.cron_status(text) IS
+  'The pg_cron job of a recommender and its last run (nothing when pg_cron is missing or not readable)';
+
+CREATE VIEW @extschema@.recommenders WITH (security_barrier) AS
+  SELECT r.name, r.owner, r.algorithm, r.schedule, r.source_query, r.options,
+         r.trained_at, pg_catalog.now() - r.trained_at AS age, r.train_seconds, r.rows_trained,
+         pg_catalog.pg_column_size(r.model)::bigint AS model_bytes, r.metric,
+         r.previous_model IS NOT NULL AS has_previous, r.previous_trained_at,
+         r.last_attempt_at, r.last_error, r.last_error_at, r.swaps,
+         c.jobid AS cron_jobid, c.last_run_at, c.last_run_status,
+         CASE WHEN c.jobid IS NOT NULL AND c.active THEN recsys_internal.cron_next(r.schedule, pg_catalog.now()) END
+           AS next_run_at,
+         recsys_internal.source_inserts(r.source_tables) - r.source_inserts AS rows_inserted_since_training,
+         r.source_tables, r.readers
+    FROM recsys_internal.recommenders r
+    LEFT JOIN LATERAL recsys_internal.cron_status(r.name) c ON true
+   WHERE pg_catalog.pg_has_role(r.owner::oid, 'USAGE')
+      OR EXISTS (SELECT 1 FROM pg_catalog.unnest(r.readers) g WHERE pg_catalog.pg_has_role(g::oid, 'USAGE'));
+COMMENT ON VIEW @extschema@.recommenders IS
+  'Named recommenders you own or were granted: algorithm, schedule, trained_at, age, training seconds, rows trained on, model bytes, held-out metric, last error, pg_cron job and last/next run, and rows inserted into the source tables since training (pg_stat_user_tables.n_tup_ins: inserts only, not updates or deletes; reset with the statistics)';
+GRANT SELECT ON @extschema@.recommenders TO PUBLIC;

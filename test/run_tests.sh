@@ -178,6 +178,10 @@ max_parallel_workers = 4
 max_parallel_workers_per_gather = 2
 log_min_messages = warning
 log_line_prefix = '%m [%p] '
+# pg_cron for test/integration/scheduled_retrain.sh (its jobs connect through the socket)
+shared_preload_libraries = 'pg_cron'
+cron.database_name = 'postgres'
+cron.host = '$SOCKDIR'
 EOF
   local attempt
   for attempt in 1 2 3 4 5 6 7 8; do

@@ -5,7 +5,8 @@
 #  3. ALTER EXTENSION recsys UPDATE: the same models, same fingerprints, serve the same
 #     lists under the 0.2.0 names (user_id / item_id);
 #  4. the upgraded catalog equals a fresh CREATE EXTENSION recsys (0.2.0), object for
-#     object (functions, aggregates, operators, operator classes, types, comments);
+#     object (functions, aggregates, operators, operator classes, types, schemas, tables and
+#     views with columns, constraints, triggers, policies, indexes, grants and comments);
 #  5. the 0.1.0 dump restores into a database with 0.2.0: same fingerprints.
 #
 # Needs a running server with recsys installed: PGHOST, PGPORT, PGUSER (superuser) and
@@ -129,6 +130,30 @@ describe() {
     SELECT 'schema ' || n.nspname || ' | ' || coalesce(n.nspacl::text, '') || ' | ' ||
            coalesce(obj_description(n.oid, 'pg_namespace'), '(no comment)')
     FROM members m JOIN pg_namespace n ON m.classid = 'pg_namespace'::regclass AND m.objid = n.oid
+    UNION ALL
+    SELECT 'relation ' || c.oid::regclass::text || ' | ' ||
+           concat_ws(' | ', c.relkind, c.relrowsecurity, c.reloptions::text, c.relacl::text,
+                     coalesce(obj_description(c.oid, 'pg_class'), '(no comment)'),
+                     (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) ||
+                                        CASE WHEN a.attnotnull THEN ' not null' ELSE '' END ||
+                                        coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '') ||
+                                        coalesce(' collate ' || (SELECT collname FROM pg_collation WHERE oid = a.attcollation), ''),
+                                        ', ' ORDER BY a.attnum)
+                      FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+                      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+                     (SELECT string_agg(co.conname || ' ' || pg_get_constraintdef(co.oid), ', ' ORDER BY co.conname)
+                      FROM pg_constraint co WHERE co.conrelid = c.oid),
+                     (SELECT string_agg(pg_get_triggerdef(t.oid), ', ' ORDER BY t.tgname)
+                      FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal),
+                     (SELECT string_agg(concat_ws(' ', p.polname, p.polcmd, p.polpermissive, p.polroles::text,
+                                                  pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)),
+                                        ', ' ORDER BY p.polname)
+                      FROM pg_policy p WHERE p.polrelid = c.oid),
+                     (SELECT string_agg(pg_get_indexdef(i.indexrelid), ', ' ORDER BY pg_get_indexdef(i.indexrelid))
+                      FROM pg_index i WHERE i.indrelid = c.oid),
+                     CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid) END,
+                     (SELECT 'config dump ' || (c.oid = ANY (e.extconfig))::text FROM pg_extension e WHERE e.extname = 'recsys'))
+    FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND m.objid = c.oid
   ) d(line) ORDER BY 1"
 }
 describe "$OLD" >"$WORK/upgraded.txt"
