@@ -1,4 +1,5 @@
 #include "serving.h"
+#include "simd8.h"
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -28,34 +29,11 @@ std::vector<float>& scratch(int64_t n) {
   return buf;
 }
 
-typedef float v8f __attribute__((vector_size(32)));
-// These vectors never cross an ABI boundary (internal inline helpers), so the warning
-// that passing them changes the ABI on targets without AVX does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-inline v8f load8(const float* p) {
-  v8f v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-inline v8f fmadd8(v8f a, v8f b, v8f c) {
-#ifdef __FMA__
-  return _mm256_fmadd_ps(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
-
-inline float hsum8(v8f v) {
-#ifdef __AVX__
-  __m128 q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-  return _mm_cvtss_f32(_mm_add_ss(q, _mm_shuffle_ps(q, q, 1)));
-#else
-  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
-#endif
-}
+// The shared 8-float SIMD layer (simd8.h), as the training kernels use it.
+using simd::fmadd8;
+using simd::hsum8;
+using simd::load8;
+using simd::v8f;
 
 // out[i] = Y[i, :] . x for every row of a row-major n x f matrix: four rows at a time
 // with one accumulator each, so the loads of four rows overlap. Serving is bound by
