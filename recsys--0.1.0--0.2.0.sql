@@ -580,12 +580,6 @@ COMMENT ON FUNCTION @extschema@.user_factors(@extschema@.model, anyelement) IS
   'The learned user embeddings with IDs in the type of id_type, e.g. user_factors(model, NULL::bigint)';
 COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer) IS
   'Top-k items for every user as (user_id, item_id, score, rank), IDs as text; pass NULL::<type> arguments for typed IDs';
-COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, boolean, anyarray) IS
-  'Top-k items for the given users (an array of user IDs), users and items sharing the ID type of id_type';
-COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, anycompatible, boolean) IS
-  'Top-k items for every user, user IDs in the type of user_type and item IDs in the type of item_type';
-COMMENT ON FUNCTION @extschema@.recommend_all(@extschema@.model, integer, anyelement, anycompatible, boolean, anyarray) IS
-  'Top-k items for the given users (an array of user IDs), user IDs typed as user_type and item IDs as item_type';
 
 -- ---------------------------------------------------------------------------------
 -- Options without a weight: an untyped literal such as '{"factors": 8}' could be a
