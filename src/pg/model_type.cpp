@@ -50,30 +50,12 @@ void check_alloc_size(uint64_t size) {
 // out again: a crafted model cannot inject keys into model_info, and its text must be
 // valid in the database's encoding.
 char* reemitted_params(const recsys::ModelView& m, char** inertia) {
-  char* raw = nullptr;
-  uint64_t len = 0;
-  recsys_guard([&] {
-    const std::string params = m.params_json();
-    len = params.size();
-    raw = static_cast<char*>(std::malloc(len + 1));
-    if (raw == nullptr) throw std::bad_alloc();
-    std::memcpy(raw, params.c_str(), len + 1);
-  });
-  char* text = pnstrdup(raw, static_cast<Size>(len));
-  std::free(raw);
-  if (!pg_verifymbstr(text, static_cast<int>(len), true))
-    ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-                    errmsg("the model's parameters are not valid %s text", GetDatabaseEncodingName())));
-  Jsonb* jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+  Jsonb* jb = model_params_jsonb(m);
   if (!JB_ROOT_IS_OBJECT(jb))
     ereport(ERROR, (errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
                     errmsg("invalid recsys model: its parameters are not a JSON object")));
   *inertia = pstrdup("null");
-  JsonbValue key;
-  key.type = jbvString;
-  key.val.string.val = const_cast<char*>("inertia");
-  key.val.string.len = 7;
-  JsonbValue* v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &key);
+  JsonbValue* v = jsonb_object_field(jb, "inertia");
   if (v != nullptr && v->type == jbvNumeric)
     *inertia = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
   return JsonbToCString(nullptr, &jb->root, VARSIZE(jb));

@@ -455,8 +455,7 @@ const std::vector<double>* cached_item_gram(const recsys::ModelView& m) {
   return nullptr;
 }
 
-double model_param(const recsys::ModelView& m, const char* key, double fallback, bool* found) {
-  if (found) *found = false;
+Jsonb* model_params_jsonb(const recsys::ModelView& m) {
   char* raw = nullptr;
   uint64_t len = 0;
   recsys_guard([&] {
@@ -471,13 +470,21 @@ double model_param(const recsys::ModelView& m, const char* key, double fallback,
   if (!pg_verifymbstr(text, static_cast<int>(len), true))
     ereport(ERROR, (errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
                     errmsg("the model's parameters are not valid %s text", GetDatabaseEncodingName())));
-  Jsonb* jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
-  if (!JB_ROOT_IS_OBJECT(jb)) return fallback;
+  return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+}
+
+JsonbValue* jsonb_object_field(Jsonb* jb, const char* key) {
+  if (!JB_ROOT_IS_OBJECT(jb)) return nullptr;
   JsonbValue k;
   k.type = jbvString;
   k.val.string.val = const_cast<char*>(key);
   k.val.string.len = static_cast<int>(std::strlen(key));
-  JsonbValue* v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
+  return findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
+}
+
+double model_param(const recsys::ModelView& m, const char* key, double fallback, bool* found) {
+  if (found) *found = false;
+  JsonbValue* v = jsonb_object_field(model_params_jsonb(m), key);
   if (v == nullptr || v->type != jbvNumeric) return fallback;
   const double d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(v->val.numeric)));
   if (!std::isfinite(d)) return fallback;

@@ -13,6 +13,7 @@
 
 extern "C" {
 #include "utils/array.h"
+#include "utils/jsonb.h"
 #include "utils/tuplestore.h"
 }
 
@@ -62,6 +63,11 @@ const recsys::ItemOrder* cached_item_order(const recsys::ModelView& m);
 // first use and kept with the cache entry, for fold-in; null outside the cache.
 const std::vector<double>* cached_item_gram(const recsys::ModelView& m);
 
+// The model's parameters section as jsonb, parsed by PostgreSQL's own reader (text that
+// is not valid in the database's encoding is an error).
+Jsonb* model_params_jsonb(const recsys::ModelView& m);
+// A field of a jsonb object, or null (also for non-objects).
+JsonbValue* jsonb_object_field(Jsonb* jb, const char* key);
 // A number of the model's parameters section (read with PostgreSQL's jsonb parser: the
 // core parses no JSON); `fallback` when the key is absent or not a number.
 double model_param(const recsys::ModelView& m, const char* key, double fallback, bool* found = nullptr);
