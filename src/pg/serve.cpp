@@ -362,6 +362,7 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
       recsys::recommend_batch(m, buf->chunk, k, exclude_seen, threads, cancel, buf->results, order, item_filter);
     });
     for (int64_t j = 0; j < nb; ++j) {
+      if ((j & 63) == 0) CHECK_FOR_INTERRUPTS();  // a batch's rows can take a while to write
       MemoryContext old = MemoryContextSwitchTo(row_ctx);
       Datum uid = key_to_datum(ukeys, (*users)[b0 + j], user_type);
       const std::vector<Scored>& list = buf->results[j];
