@@ -215,6 +215,26 @@ export PGHOST=$SOCKDIR PGPORT PGUSER=postgres PGDATABASE=postgres PG_BINDIR
 unset PGSERVICE PGPASSWORD PGOPTIONS
 echo "cluster running: PGHOST=$PGHOST PGPORT=$PGPORT (data in $DATADIR)"
 
+# Counts the pg_regress results in file $2 (made by a make installcheck that exited with
+# status $3) as pass/fail lines labelled $1. PostgreSQL 15 prints "test NAME ... ok|FAILED";
+# 16+ prints TAP "ok N - NAME" / "not ok N - NAME".
+count_regress() {
+  local label=$1 out=$2 status=$3 n=0 name result
+  while read -r name result; do
+    n=$((n + 1))
+    if [ "$result" = ok ]; then pass "$label $name"; else fail "$label $name"; fi
+  done < <(sed -nE \
+    -e 's/^test +([^ ]+) +\.\.\. +(ok|FAILED|failed).*/\1 \2/p' \
+    -e 's/^ +([^ ]+) +\.\.\. +(ok|FAILED|failed).*/\1 \2/p' \
+    -e 's/^ok +[0-9]+ +[-+] +([^ ]+) .*/\1 ok/p' \
+    -e 's/^not ok +[0-9]+ +[-+] +([^ ]+) .*/\1 FAILED/p' "$out")
+  if [ "$n" -eq 0 ]; then
+    fail "$label (no test results; exit status $status)"
+  elif [ "$status" -ne 0 ] && ! grep -qE '(FAILED|not ok)' "$out"; then
+    fail "$label (make installcheck exit status $status)"
+  fi
+}
+
 # ---------------------------------------------------------------------------------
 # 4. pg_regress.
 section "pg_regress (make installcheck)"
@@ -223,21 +243,7 @@ set +e
 make installcheck PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres 2>&1 | tee "$REGRESS_OUT"
 regress_status=${PIPESTATUS[0]}
 set -e
-n_regress=0
-# PostgreSQL 15 prints "test NAME ... ok|FAILED"; 16+ prints TAP "ok N - NAME" / "not ok N - NAME".
-while read -r name result; do
-  n_regress=$((n_regress + 1))
-  if [ "$result" = ok ]; then pass "pg_regress $name"; else fail "pg_regress $name"; fi
-done < <(sed -nE \
-  -e 's/^test +([^ ]+) +\.\.\. +(ok|FAILED|failed).*/\1 \2/p' \
-  -e 's/^ +([^ ]+) +\.\.\. +(ok|FAILED|failed).*/\1 \2/p' \
-  -e 's/^ok +[0-9]+ +[-+] +([^ ]+) .*/\1 ok/p' \
-  -e 's/^not ok +[0-9]+ +[-+] +([^ ]+) .*/\1 FAILED/p' "$REGRESS_OUT")
-if [ "$n_regress" -eq 0 ]; then
-  fail "pg_regress (no test results; exit status $regress_status)"
-elif [ "$regress_status" -ne 0 ] && ! grep -qE '(FAILED|not ok)' "$REGRESS_OUT"; then
-  fail "pg_regress (make installcheck exit status $regress_status)"
-fi
+count_regress "pg_regress" "$REGRESS_OUT" "$regress_status"
 if [ -s regression.diffs ]; then
   section "regression.diffs"
   cat regression.diffs
@@ -340,20 +346,7 @@ EOF_C
       make -C "$PG_ASAN" installcheck PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres 2>&1 | tee "$ASAN_OUT"
       asan_status=${PIPESTATUS[0]}
       set -e
-      n_asan=0
-      while read -r name result; do
-        n_asan=$((n_asan + 1))
-        if [ "$result" = ok ]; then pass "pg_regress under ASan $name"; else fail "pg_regress under ASan $name"; fi
-      done < <(sed -nE \
-        -e 's/^test +([^ ]+) +\.\.\. +(ok|FAILED|failed).*/\1 \2/p' \
-        -e 's/^ +([^ ]+) +\.\.\. +(ok|FAILED|failed).*/\1 \2/p' \
-        -e 's/^ok +[0-9]+ +[-+] +([^ ]+) .*/\1 ok/p' \
-        -e 's/^not ok +[0-9]+ +[-+] +([^ ]+) .*/\1 FAILED/p' "$ASAN_OUT")
-      if [ "$n_asan" -eq 0 ]; then
-        fail "pg_regress under ASan (no test results; exit status $asan_status)"
-      elif [ "$asan_status" -ne 0 ] && ! grep -qE '(FAILED|not ok)' "$ASAN_OUT"; then
-        fail "pg_regress under ASan (make installcheck exit status $asan_status)"
-      fi
+      count_regress "pg_regress under ASan" "$ASAN_OUT" "$asan_status"
       [ -s "$PG_ASAN/regression.diffs" ] && head -n 200 "$PG_ASAN/regression.diffs"
       as_server "$PG_BINDIR/pg_ctl" -D "$DATADIR" -m fast -w -t 60 stop >/dev/null 2>&1 || true
       reports=$(grep -lE 'ERROR: AddressSanitizer|SUMMARY: AddressSanitizer' "$ASAN_LOGS"/* "$SERVER_LOG" 2>/dev/null || true)
