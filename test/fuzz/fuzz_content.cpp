@@ -7,8 +7,8 @@
 //   [item byte] [kind byte] [field byte] [length byte] [length value bytes]
 // (kind % 4: text, token, number (the value bytes read as a decimal), string; field %
 // 8 picks one of a few field names, "description" and "title" among them so that
-// add_string's values go both ways). The options text follows the first 0xFF byte in
-// the position of an item byte ("{}" when there is none). Then:
+// add_string's values go both ways). The options follow the first 0xFF byte in the
+// position of an item byte, in option_bytes.h's form (none when there is no 0xFF). Then:
 //   * tokenize_text on every text value: words non-empty, no ASCII capitals, no
 //     one-character ASCII word;
 //   * serialize / deserialize / merge of the state (the combine step) keep the rows;
@@ -20,6 +20,7 @@
 
 #include "content.h"
 #include "fuzz_common.h"
+#include "option_bytes.h"
 #include "model_format.h"
 #include "serving.h"
 
@@ -38,7 +39,7 @@ void check_words(const char* text, uint64_t length) {
 }
 
 // Builds and checks the model of a state.
-void build_and_serve(ContentState& st, const std::string& options) {
+void build_and_serve(ContentState& st, const OptionList& options) {
   ContentOptions o;
   try {
     o = parse_content_options(options);
@@ -98,17 +99,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
       std::unique_ptr<ContentState> st = ContentState::deserialize(p, static_cast<uint64_t>(end - p));
       round_trip(*st);
-      if (st->items.size() <= 64 && st->features() <= 256) build_and_serve(*st, "{}");
+      if (st->items.size() <= 64 && st->features() <= 256) build_and_serve(*st, {});
     } catch (const Error& e) {
       FUZZ_CHECK(e.kind() == ErrorKind::InvalidModel || e.kind() == ErrorKind::DataException);
     }
     return 0;
   }
   ContentState st(mode == 1 ? KeyKind::Int : KeyKind::Text, mode == 1 ? 20 : 25);
-  std::string options = "{}";
+  OptionList options;
   while (end - p >= 4) {
     if (p[0] == 0xFF) {
-      options.assign(reinterpret_cast<const char*>(p + 1), static_cast<size_t>(end - p - 1));
+      options = recsys_fuzz::decode_options(p + 1, static_cast<size_t>(end - p - 1));
       break;
     }
     const uint8_t item = p[0] % 32, kind = p[1] % 4;

@@ -1,17 +1,16 @@
 // libFuzzer harness: the option readers of every training aggregate and serving
 // function (OptionReader and the parse_*_options of each model kind).
 //
-// Input: byte 0 picks the reader, the rest is the options text. Every reader must
+// Input: byte 0 picks the reader, the rest is an options object in the byte form of
+// option_bytes.h (the typed values the SQL layer reads from jsonb). Every reader must
 // return or throw Error(InvalidParameter); the parsed values must lie in their
 // documented ranges.
-//
-// read_options() below is the one place that hands the text to the core: when the
-// readers take typed values read from jsonb instead of JSON text, only it changes.
 #include <cmath>
 #include <string>
 
 #include "content.h"
 #include "fuzz_common.h"
+#include "option_bytes.h"
 #include "kmeans.h"
 #include "knn.h"
 #include "mf.h"
@@ -25,34 +24,34 @@ namespace {
 
 enum Reader { kAls, kMf, kBaseline, kPopularity, kItemKnn, kContent, kKMeans, kGeneric, kReaders };
 
-// The adapter: parses `text` with reader `which` and checks what it returned.
-void read_options(int which, const std::string& text) {
+// Reads `options` with reader `which` and checks what it returned.
+void read_options(int which, const OptionList& options) {
   switch (which) {
     case kAls: {
-      AlsTrainingOptions o = parse_als_options(text);
+      AlsTrainingOptions o = parse_als_options(options);
       FUZZ_CHECK(o.threads >= 0);
       break;
     }
     case kMf: {
-      MfTrainingOptions o = parse_mf_options(text);
+      MfTrainingOptions o = parse_mf_options(options);
       FUZZ_CHECK(o.threads >= 0);
       break;
     }
     case kBaseline: {
-      BaselineTrainingOptions o = parse_baseline_options(text);
+      BaselineTrainingOptions o = parse_baseline_options(options);
       FUZZ_CHECK(o.threads >= 0);
       break;
     }
     case kPopularity:
-      (void)parse_popularity_options(text);
+      (void)parse_popularity_options(options);
       break;
     case kItemKnn: {
-      ItemKnnOptions o = parse_item_knn_options(text);
+      ItemKnnOptions o = parse_item_knn_options(options);
       FUZZ_CHECK(o.neighbours > 0);
       break;
     }
     case kContent: {
-      ContentOptions o = parse_content_options(text);
+      ContentOptions o = parse_content_options(options);
       FUZZ_CHECK(o.neighbours > 0 && o.min_df >= 1);
       FUZZ_CHECK(o.candidate_max_df >= 0 && o.candidate_max_df <= 1);
       for (const auto& w : o.weights) {
@@ -63,13 +62,13 @@ void read_options(int which, const std::string& text) {
       break;
     }
     case kKMeans: {
-      KMeansOptions o = parse_kmeans_options(text);
+      KMeansOptions o = parse_kmeans_options(options);
       FUZZ_CHECK(o.k >= 1);
       break;
     }
     default: {
       // What the metric functions do: typed getters, then unknown names rejected.
-      OptionReader r(text, "fuzz");
+      OptionReader r(options, "fuzz");
       (void)r.has("k");
       const int64_t k = r.get_int("k", 10, 1, 1000000);
       FUZZ_CHECK(k >= 1 && k <= 1000000);
@@ -88,15 +87,16 @@ void read_options(int which, const std::string& text) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1 || size > 65536) return 0;
-  const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
+  const OptionList options = recsys_fuzz::decode_options(data + 1, size - 1);
   try {
-    read_options(data[0] % kReaders, text);
+    read_options(data[0] % kReaders, options);
   } catch (const Error& e) {
     FUZZ_CHECK(e.kind() == ErrorKind::InvalidParameter);
   }
   // json_escape must give a quoted JSON string for any bytes.
+  const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
   const std::string q = json_escape(text);
+  FUZZ_CHECK(q.size() >= 2 && q.front() == '"' && q.back() == '"');
   (void)json_number(static_cast<double>(size) / 3.0);
-  (void)q;
   return 0;
 }

@@ -3,7 +3,8 @@
 //                     content, kmeans), with int, text and uuid keys, with and without
 //                     seen items, trained here by the real training code
 //   DIR/model_text/   the same models in their text form ("recsys:" + base64)
-//   DIR/options/      valid and invalid option texts for every reader (byte 0 picks it)
+//   DIR/options/      valid and invalid options for every reader (byte 0 picks it), in
+//                     option_bytes.h's form, written here as JSON literals
 //   DIR/content/      feature rows and serialized aggregate states (fuzz_content's format)
 // Usage: recsys_fuzz_corpus DIR   (the directories are created; existing files replaced)
 #include <sys/stat.h>
@@ -14,11 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "../core/json_options.h"
 #include "content.h"
 #include "kmeans.h"
 #include "knn.h"
 #include "mf.h"
 #include "model_format.h"
+#include "option_bytes.h"
 #include "popularity.h"
 #include "training.h"
 
@@ -167,15 +170,16 @@ void options() {
       {"{\"weights\": {\"category\": 1, \"text\": 0.5}, \"text_fields\": [\"title\", \"description\"], "
        "\"neighbours\": 10}",
        "{\"text_fields\": \"title\", \"min_df\": 2}", "{\"weights\": {\"a\": -1}}",
-       "{\"weights\": {\"a\": {\"b\": 1}}}", "{\"text_fields\": [1, 2]}"},
+       "{\"weights\": {\"a\": \"b\"}}", "{\"text_fields\": [1, 2]}"},
       {"{\"k\": 3, \"n_init\": 2, \"standardize\": true, \"tol\": 0.001}", "{\"n_init\": 2}", "{\"k\": 2.5}"},
       {"{\"k\": 5, \"threshold\": 0.25, \"exclude_seen\": false, \"measure\": \"users\"}",
-       "{\"k\": 1, \"other\": null}", "{\"measure\": \"\\u0075sers\\n\"}", "{\"k\": 1,}", "[1, 2]",
-       "{\"k\": 1} trailing"},
+       "{\"k\": 1, \"other\": null}", "{\"measure\": \"\\u0075sers\\n\"}", "{\"k\": 1, \"k\": 2}",
+       "{\"measure\": [\"users\"]}", "{\"threshold\": 1e400}"},
   };
   for (size_t r = 0; r < texts.size(); ++r)
     for (size_t j = 0; j < texts[r].size(); ++j) {
-      const std::string bytes = std::string(1, static_cast<char>(r)) + texts[r][j];
+      const std::string bytes =
+          std::string(1, static_cast<char>(r)) + recsys_fuzz::encode_options(test_support::json_options(texts[r][j]));
       write_file("options", "r" + std::to_string(r) + "_" + std::to_string(j), bytes.data(), bytes.size());
     }
 }
@@ -201,13 +205,14 @@ void content() {
     write_file("content", "rows_" + std::to_string(mode), s.data(), s.size());
     std::string o = s;
     o += static_cast<char>(0xFF);
-    o += "{\"weights\": {\"category\": 2, \"price\": 0.5}, \"text_fields\": [\"description\"], \"min_df\": 1}";
+    o += recsys_fuzz::encode_options(test_support::json_options(
+        "{\"weights\": {\"category\": 2, \"price\": 0.5}, \"text_fields\": [\"description\"], \"min_df\": 1}"));
     write_file("content", "rows_options_" + std::to_string(mode), o.data(), o.size());
   }
   // Serialized aggregate states (mode 0).
   for (KeyKind ik : {KeyKind::Int, KeyKind::Text}) {
     ContentState st(ik, oid_of(ik));
-    st.options_json = "{\"neighbours\": 5}";
+    st.options_bytes = "opaque to the core";
     for (int i = 0; i < 5; ++i) {
       uint32_t id;
       intern_key(st.items, ik, i, &id);
