@@ -335,7 +335,8 @@ BEGIN
     WHEN 'als' THEN train_fn := 'train_als'; rating_model := false;
     WHEN 'popularity' THEN train_fn := 'train_popularity'; rating_model := false;
     WHEN 'item_knn' THEN train_fn := 'train_item_knn'; rating_model := false;
-    ELSE RAISE EXCEPTION 'cross_validate: unknown algorithm "%" (use mf, baseline, als, popularity or item_knn)', algorithm
+    WHEN 'ease' THEN train_fn := 'train_ease'; rating_model := false;
+    ELSE RAISE EXCEPTION 'cross_validate: unknown algorithm "%" (use mf, baseline, als, popularity, item_knn or ease)', algorithm
            USING ERRCODE = 'invalid_parameter_value';
   END CASE;
   -- One SELECT, nothing else: a second statement or a data-modifying query is refused
@@ -402,7 +403,7 @@ COMMENT ON FUNCTION recsys_internal.cross_validate(text, text, jsonb[], integer,
 
 CREATE FUNCTION @extschema@.cross_validate(
     query text,                          -- a SELECT whose first three columns are user, item, rating (or weight)
-    algorithm text,                      -- 'mf' | 'baseline' | 'als' | 'popularity' | 'item_knn'
+    algorithm text,                      -- 'mf' | 'baseline' | 'als' | 'popularity' | 'item_knn' | 'ease'
     settings jsonb[] DEFAULT ARRAY['{}'::jsonb],  -- training options, one element per setting
     folds integer DEFAULT 5,
     seed bigint DEFAULT 42,
@@ -841,7 +842,7 @@ CREATE TABLE recsys_internal.recommenders (
     CONSTRAINT recommender_name CHECK (octet_length(name) BETWEEN 1 AND 63),
   owner regrole NOT NULL,
   algorithm text NOT NULL
-    CONSTRAINT recommender_algorithm CHECK (algorithm IN ('als', 'mf', 'baseline', 'popularity', 'item_knn', 'content')),
+    CONSTRAINT recommender_algorithm CHECK (algorithm IN ('als', 'mf', 'baseline', 'popularity', 'item_knn', 'ease', 'content')),
   source_query text NOT NULL,
   options jsonb NOT NULL DEFAULT '{}',
   schedule text,
@@ -952,9 +953,9 @@ DECLARE
   state text;
   m @extschema@.model;
 BEGIN
-  IF algorithm IS NULL OR algorithm NOT IN ('als', 'mf', 'baseline', 'popularity', 'item_knn', 'content') THEN
+  IF algorithm IS NULL OR algorithm NOT IN ('als', 'mf', 'baseline', 'popularity', 'item_knn', 'ease', 'content') THEN
     RAISE EXCEPTION '%: unknown algorithm "%"', caller, algorithm USING ERRCODE = 'invalid_parameter_value',
-      HINT = 'Use als, mf, baseline, popularity, item_knn or content.';
+      HINT = 'Use als, mf, baseline, popularity, item_knn, ease or content.';
   END IF;
   IF options IS NULL OR jsonb_typeof(options) <> 'object' THEN
     RAISE EXCEPTION '%: options must be a JSON object', caller USING ERRCODE = 'invalid_parameter_value';
@@ -1121,7 +1122,7 @@ AS $crw$
                                             pg_catalog.current_setting('search_path'))
 $crw$;
 COMMENT ON FUNCTION @extschema@.create_recommender(text, text, text, jsonb, text) IS
-  'Creates a named recommender: algorithm (als, mf, baseline, popularity, item_knn, content), one SELECT of (user, item [, weight]) rows (content: item, features), trainer options plus an optional "gate", and an optional pg_cron schedule; train it with CALL recsys.retrain(name)';
+  'Creates a named recommender: algorithm (als, mf, baseline, popularity, item_knn, ease, content), one SELECT of (user, item [, weight]) rows (content: item, features), trainer options plus an optional "gate", and an optional pg_cron schedule; train it with CALL recsys.retrain(name)';
 
 CREATE FUNCTION recsys_internal.alter_recommender(name text, source_query text, options jsonb, schedule text,
                                                   caller_search_path text) RETURNS void
@@ -1534,3 +1535,51 @@ CREATE VIEW @extschema@.recommenders WITH (security_barrier) AS
 COMMENT ON VIEW @extschema@.recommenders IS
   'Named recommenders you own or were granted: algorithm, schedule, trained_at, age, training seconds, rows trained on, model bytes, held-out metric, last error, pg_cron job and last/next run, and rows inserted into the source tables since training (pg_stat_user_tables.n_tup_ins: inserts only, not updates or deletes; reset with the statistics)';
 GRANT SELECT ON @extschema@.recommenders TO PUBLIC;
+
+-- ---------------------------------------------------------------------------------
+-- EASE (Steck 2019): the closed-form item-item model B = I - P diag(1/diag(P)),
+-- P = (X^T X + lambda I)^-1, each item keeping its largest weights; served through the
+-- item-kNN paths. Same ingest, combine and serialize functions as train_als.
+
+CREATE FUNCTION recsys_internal.ease_trans(internal, "any", "any") RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_ease_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION recsys_internal.ease_trans(internal, "any", "any", double precision) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_ease_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION recsys_internal.ease_trans(internal, "any", "any", double precision, jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_ease_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION recsys_internal.ease_trans(internal, "any", "any", jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_ease_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION recsys_internal.ease_trans(internal, "any", "any", text) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_ease_trans' LANGUAGE C PARALLEL SAFE;
+CREATE FUNCTION recsys_internal.ease_final(internal) RETURNS @extschema@.model
+  AS 'MODULE_PATHNAME', 'recsys_ease_final' LANGUAGE C PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.train_ease("user" "any", item "any") (
+  SFUNC = recsys_internal.ease_trans, STYPE = internal, FINALFUNC = recsys_internal.ease_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
+  SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_ease("user" "any", item "any", weight double precision) (
+  SFUNC = recsys_internal.ease_trans, STYPE = internal, FINALFUNC = recsys_internal.ease_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
+  SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_ease("user" "any", item "any", weight double precision, options jsonb) (
+  SFUNC = recsys_internal.ease_trans, STYPE = internal, FINALFUNC = recsys_internal.ease_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
+  SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_ease("user" "any", item "any", options jsonb) (
+  SFUNC = recsys_internal.ease_trans, STYPE = internal, FINALFUNC = recsys_internal.ease_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
+  SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
+CREATE AGGREGATE @extschema@.train_ease("user" "any", item "any", options text) (
+  SFUNC = recsys_internal.ease_trans, STYPE = internal, FINALFUNC = recsys_internal.ease_final,
+  FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
+  SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
+COMMENT ON AGGREGATE @extschema@.train_ease("any", "any", double precision, jsonb) IS
+  'EASE (Steck 2019): the closed-form item-item model B = I - P diag(1/diag P), P = (X^T X + lambda I)^-1, from a dense multi-threaded inverse (catalogues up to tens of thousands of items; beyond, train_item_knn); each item keeps its "neighbours" largest weights by magnitude and recommend sums them over the user''s items; options: lambda (default 400), neighbours (default 500), binary (default true), store_seen, verbose, threads';
+COMMENT ON AGGREGATE @extschema@.train_ease("any", "any") IS
+  'EASE over (user, item) rows with default options (see the four-argument form)';
+COMMENT ON AGGREGATE @extschema@.train_ease("any", "any", double precision) IS
+  'EASE over (user, item, weight) rows with default options (see the four-argument form); the weights count only with binary = false';
+COMMENT ON AGGREGATE @extschema@.train_ease("any", "any", jsonb) IS
+  'EASE over (user, item) rows with options (see the four-argument form)';
+COMMENT ON AGGREGATE @extschema@.train_ease("any", "any", text) IS
+  'EASE over (user, item) rows with options given as text (an untyped literal); see the four-argument form';

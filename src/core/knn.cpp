@@ -357,6 +357,58 @@ void add_neighbour_sections(ModelBuilder& builder, NeighbourLists&& lists) {
   std::vector<float>().swap(lists.scores);
 }
 
+std::unique_ptr<ModelBuilder> neighbour_model(ModelKind kind, const TrainingState& state,
+                                              const std::vector<uint32_t>& user_order,
+                                              const std::vector<uint32_t>& item_order, const CsrMatrix& ui,
+                                              const std::vector<float>& popularity, NeighbourLists&& lists,
+                                              bool binary, bool store_seen, std::string params, const char* trainer) {
+  // What recommend multiplies each seen item's neighbours by: the positive (binarized)
+  // weight of the pair, 0 for negative pairs, which are still seen.
+  std::vector<float> user_weights;
+  if (store_seen) {
+    user_weights.resize(ui.values.size());
+    for (size_t k = 0; k < ui.values.size(); ++k)
+      user_weights[k] = ui.values[k] > 0 ? (binary ? 1.0f : ui.values[k]) : 0.0f;
+  }
+  // recommend sums weight x similarity over a user's items: the same safe range (one
+  // user's scores keep their order).
+  const double seen_scale = scale_into_safe_range(user_weights, 100);
+  if (seen_scale != 1.0) params += ", \"seen_weight_scale\": " + json_number(seen_scale);
+  params = "{" + params + "}";
+
+  auto builder = std::make_unique<ModelBuilder>();
+  ModelHeader& h = builder->header;
+  h.kind = static_cast<uint16_t>(kind);
+  h.user_key_kind = static_cast<uint8_t>(state.users.kind());
+  h.item_key_kind = static_cast<uint8_t>(state.items.kind());
+  h.user_type_oid = state.user_type_oid;
+  h.item_type_oid = state.item_type_oid;
+  h.factors = 0;
+  h.n_users = static_cast<uint64_t>(ui.rows);
+  h.n_items = static_cast<uint64_t>(ui.cols);
+  h.n_interactions = static_cast<uint64_t>(ui.nnz());
+  builder->add(SectionTag::Params, std::vector<uint8_t>(params.begin(), params.end()));
+  builder->add(SectionTag::UserKeys, state.users.dictionary_bytes(user_order));
+  builder->add(SectionTag::ItemKeys, state.items.dictionary_bytes(item_order));
+  add_neighbour_sections(*builder, std::move(lists));
+  if (store_seen) {
+    std::vector<uint8_t> csr(8 * ui.indptr.size() + 4 * ui.indices.size());
+    std::memcpy(csr.data(), ui.indptr.data(), 8 * ui.indptr.size());
+    if (!ui.indices.empty())
+      std::memcpy(csr.data() + 8 * ui.indptr.size(), ui.indices.data(), 4 * ui.indices.size());
+    builder->add(SectionTag::UserItems, std::move(csr));
+    builder->add_array(SectionTag::UserWeights, user_weights);
+  }
+  builder->add_array(SectionTag::PopularOrder, popularity_order(popularity));
+  builder->add_array(SectionTag::ItemPopularity, popularity);
+  if (builder->total_size() > kMaxModelBytes)
+    fail(ErrorKind::ProgramLimit, std::string(trainer) + ": the model would take " +
+                                      std::to_string(builder->total_size()) +
+                                      " bytes, more than PostgreSQL's 1 GB limit for one value; lower \"neighbours\" "
+                                      "or set \"store_seen\" to false");
+  return builder;
+}
+
 void build_item_knn_model(TrainingState& state, const ItemKnnOptions& options, int threads,
                           const CancelToken& cancel, const std::function<void(const std::string&)>& log_line) {
   auto t0 = std::chrono::steady_clock::now();
@@ -394,33 +446,9 @@ void build_item_knn_model(TrainingState& state, const ItemKnnOptions& options, i
     log_line("train_item_knn: " + std::to_string(pairs) + " neighbour pairs after " + std::to_string(seconds()) +
              " s");
 
-  // What recommend multiplies each seen item's neighbours by: the positive (binarized)
-  // weight of the pair, 0 for negative pairs, which are still seen.
-  std::vector<float> user_weights;
-  if (options.store_seen) {
-    user_weights.resize(ui.values.size());
-    for (size_t k = 0; k < ui.values.size(); ++k)
-      user_weights[k] = ui.values[k] > 0 ? (options.binary ? 1.0f : ui.values[k]) : 0.0f;
-  }
-  // recommend sums weight x similarity over a user's items: the same safe range (one
-  // user's scores keep their order).
-  const double seen_scale = scale_into_safe_range(user_weights, 100);
   wui = CsrMatrix();
   wiu = CsrMatrix();
-
-  auto builder = std::make_unique<ModelBuilder>();
-  ModelHeader& h = builder->header;
-  h.kind = static_cast<uint16_t>(ModelKind::ItemKnn);
-  h.user_key_kind = static_cast<uint8_t>(state.users.kind());
-  h.item_key_kind = static_cast<uint8_t>(state.items.kind());
-  h.user_type_oid = state.user_type_oid;
-  h.item_type_oid = state.item_type_oid;
-  h.factors = 0;
-  h.n_users = static_cast<uint64_t>(nu);
-  h.n_items = static_cast<uint64_t>(ni);
-  h.n_interactions = static_cast<uint64_t>(ui.nnz());
-
-  std::string params = std::string("{\"similarity\": \"") + knn_similarity_name(options.similarity) + "\"";
+  std::string params = std::string("\"similarity\": \"") + knn_similarity_name(options.similarity) + "\"";
   if (options.similarity == KnnSimilarity::Bm25)
     params += ", \"k1\": " + json_number(options.k1) + ", \"b\": " + json_number(options.b);
   params += ", \"shrinkage\": " + json_number(options.shrinkage) +
@@ -432,26 +460,10 @@ void build_item_knn_model(TrainingState& state, const ItemKnnOptions& options, i
             ", \"negative_pairs\": " + std::to_string(negatives) +
             ", \"neighbour_pairs\": " + std::to_string(pairs);
   if (sim_scale != 1.0) params += ", \"weight_scale\": " + json_number(sim_scale);
-  if (seen_scale != 1.0) params += ", \"seen_weight_scale\": " + json_number(seen_scale);
-  params += "}";
-  builder->add(SectionTag::Params, std::vector<uint8_t>(params.begin(), params.end()));
-  builder->add(SectionTag::UserKeys, state.users.dictionary_bytes(user_order));
-  builder->add(SectionTag::ItemKeys, state.items.dictionary_bytes(item_order));
-  add_neighbour_sections(*builder, std::move(lists));
-  if (options.store_seen) {
-    std::vector<uint8_t> csr(8 * ui.indptr.size() + 4 * ui.indices.size());
-    std::memcpy(csr.data(), ui.indptr.data(), 8 * ui.indptr.size());
-    if (!ui.indices.empty())
-      std::memcpy(csr.data() + 8 * ui.indptr.size(), ui.indices.data(), 4 * ui.indices.size());
-    builder->add(SectionTag::UserItems, std::move(csr));
-    builder->add_array(SectionTag::UserWeights, user_weights);
-  }
-  builder->add_array(SectionTag::PopularOrder, popularity_order(popularity));
-  builder->add_array(SectionTag::ItemPopularity, popularity);
-  if (builder->total_size() > kMaxModelBytes)
-    fail(ErrorKind::ProgramLimit, "train_item_knn: the model would take " + std::to_string(builder->total_size()) +
-                                      " bytes, more than PostgreSQL's 1 GB limit for one value; lower \"neighbours\" "
-                                      "or set \"store_seen\" to false");
+  std::unique_ptr<ModelBuilder> builder =
+      neighbour_model(ModelKind::ItemKnn, state, user_order, item_order, ui, popularity, std::move(lists),
+                      options.binary, options.store_seen, std::move(params), "train_item_knn");
+  ModelHeader& h = builder->header;
   h.train_seconds = seconds();
   if (options.verbose) log_line("train_item_knn: done in " + std::to_string(h.train_seconds) + " s");
   state.result = std::move(builder);
@@ -478,10 +490,10 @@ NeighbourView neighbour_view(const ModelView& model, const char* what) {
   return v;
 }
 
-std::string no_user_items_message(const char* what) {
-  return std::string(what) +
-         " needs each user's items; this item_knn model was trained with store_seen = false (retrain it with "
-         "store_seen = true)";
+std::string no_user_items_message(const ModelView& model, const char* what) {
+  return std::string(what) + " needs each user's items; this " + model_kind_name(model.kind()) +
+         " model was trained with store_seen = false (retrain it with store_seen = true, or pass the user's items to "
+         "recommend_for_items)";
 }
 
 void check_item(const ModelView& model, int64_t item) {
@@ -577,7 +589,7 @@ int64_t knn_recommend_user(const ModelView& model, int64_t user, int64_t k, bool
     fail(ErrorKind::InvalidParameter, "user index " + std::to_string(user) + " is out of range");
   const uint8_t* csr = model.section(SectionTag::UserItems);
   const float* weights = model.section_as<float>(SectionTag::UserWeights);
-  if (!csr || !weights) fail(ErrorKind::NotSupported, no_user_items_message("recommend"));
+  if (!csr || !weights) fail(ErrorKind::NotSupported, no_user_items_message(model, "recommend"));
   const int64_t* indptr = reinterpret_cast<const int64_t*>(csr);
   const int32_t* items = reinterpret_cast<const int32_t*>(csr + 8 * (model.n_users() + 1));
   const int64_t b = indptr[user], n = indptr[user + 1] - b;
@@ -623,7 +635,7 @@ float knn_score_pair(const ModelView& model, int64_t user, int64_t item) {
     fail(ErrorKind::InvalidParameter, "user index " + std::to_string(user) + " is out of range");
   const uint8_t* csr = model.section(SectionTag::UserItems);
   const float* weights = model.section_as<float>(SectionTag::UserWeights);
-  if (!csr || !weights) fail(ErrorKind::NotSupported, no_user_items_message("score"));
+  if (!csr || !weights) fail(ErrorKind::NotSupported, no_user_items_message(model, "score"));
   const int64_t* indptr = reinterpret_cast<const int64_t*>(csr);
   const int32_t* items = reinterpret_cast<const int32_t*>(csr + 8 * (model.n_users() + 1));
   // The same additions, in the same order, as score_from_neighbours makes for this item.

@@ -41,6 +41,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,17 @@ void keep_best(std::vector<Scored>& cand, int64_t n);
 
 // Adds NeighbourIndptr / NeighbourIndices / NeighbourScores sections.
 void add_neighbour_sections(ModelBuilder& builder, NeighbourLists&& lists);
+
+// The model every neighbour-list recommender (item_knn, ease) emits: the header, keys,
+// `lists`, popularity and, with store_seen, each user's items with the weight recommend
+// multiplies their lists by (the positive weight, 1 when binary, 0 for a negative pair,
+// which stays seen). `params` is the trainer's JSON members without the braces.
+// Throws ProgramLimit naming `trainer` beyond PostgreSQL's 1 GB value limit.
+std::unique_ptr<ModelBuilder> neighbour_model(ModelKind kind, const TrainingState& state,
+                                              const std::vector<uint32_t>& user_order,
+                                              const std::vector<uint32_t>& item_order, const CsrMatrix& ui,
+                                              const std::vector<float>& popularity, NeighbourLists&& lists,
+                                              bool binary, bool store_seen, std::string params, const char* trainer);
 
 // ---- serving ----
 

@@ -12,11 +12,12 @@ const char* model_kind_name(ModelKind kind) {
     case ModelKind::ItemKnn: return "item_knn";
     case ModelKind::Content: return "content";
     case ModelKind::KMeans: return "kmeans";
+    case ModelKind::Ease: return "ease";
   }
   return "unknown";
 }
 
-bool model_kind_valid(uint16_t kind) { return kind >= 1 && kind <= 6; }
+bool model_kind_valid(uint16_t kind) { return kind >= 1 && kind <= 7; }
 
 namespace {
 
@@ -282,7 +283,8 @@ void validate_neighbour_and_cluster_sections(const ModelView& v) {
 
   switch (v.kind()) {
     case ModelKind::ItemKnn:
-      if (!has_neighbours) invalid("item_knn model without neighbour lists");
+    case ModelKind::Ease:
+      if (!has_neighbours) invalid(std::string(model_kind_name(v.kind())) + " model without neighbour lists");
       break;
     case ModelKind::Content:
       if (!has_neighbours || !has_vectors) invalid("content model without item vectors or neighbour lists");

@@ -33,9 +33,13 @@ enum class ModelKind : uint16_t {
   ItemKnn = 4,
   Content = 5,
   KMeans = 6,
+  Ease = 7,
 };
 const char* model_kind_name(ModelKind kind);
 bool model_kind_valid(uint16_t kind);
+// Kinds that score a user by summing the stored neighbour lists of the user's items
+// (item_knn's similarities, EASE's weights): the same serving paths.
+inline bool sums_neighbour_lists(ModelKind kind) { return kind == ModelKind::ItemKnn || kind == ModelKind::Ease; }
 
 enum class SectionTag : uint32_t {
   Params = 1,          // UTF-8 JSON object: the hyperparameters and training facts

@@ -175,10 +175,11 @@ void check_serving_call(const ModelView& model, ServingCall call) {
   const std::string what = serving_call_name(call);
   switch (model.kind()) {
     case ModelKind::ItemKnn:
+    case ModelKind::Ease:
       if (call == ServingCall::SimilarUsers || call == ServingCall::UserFactors || call == ServingCall::ItemFactors)
         fail(ErrorKind::NotSupported,
-             "item_knn models have no factors, so " + what +
-                 " has no answer: an item-kNN model stores each item's nearest neighbours, not embeddings; use "
+             std::string(model_kind_name(model.kind())) + " models have no factors, so " + what +
+                 " has no answer: the model stores each item's weighted neighbours, not embeddings; use "
                  "similar_items or recommend, or train a factor model (train_als) for " +
                  (call == ServingCall::SimilarUsers ? "user similarities" : "embeddings"));
       return;
@@ -340,7 +341,7 @@ int64_t recommend_user(const ModelView& model, int64_t user, int64_t k, bool exc
                        std::vector<Scored>& out, const ItemOrder* order, const ItemFilter* filter) {
   check_serving_call(model, ServingCall::Recommend);
   if (filter && !filter->active()) filter = nullptr;
-  if (model.kind() == ModelKind::ItemKnn) {
+  if (sums_neighbour_lists(model.kind())) {
     if (!filter) return knn_recommend_user(model, user, k, exclude_seen, out);
     // Every scored item, then the allowed ones in order (the same scores and ties).
     knn_recommend_user(model, user, model.n_items(), exclude_seen, out);
@@ -464,7 +465,7 @@ int64_t similar_items(const ModelView& model, int64_t item, int64_t k, std::vect
                       const ItemFilter* filter) {
   check_serving_call(model, ServingCall::SimilarItems);
   if (filter && !filter->active()) filter = nullptr;
-  if (model.kind() == ModelKind::ItemKnn) {
+  if (sums_neighbour_lists(model.kind())) {
     if (!filter) return knn_similar_items(model, item, k, out);
     knn_similar_items(model, item, model.n_items(), out);
     return apply_filter(out, k, filter);
@@ -528,7 +529,7 @@ int64_t similar_users(const ModelView& model, int64_t user, int64_t k, std::vect
 
 float score_pair(const ModelView& model, int64_t user, int64_t item) {
   check_serving_call(model, ServingCall::Score);
-  if (model.kind() == ModelKind::ItemKnn) return knn_score_pair(model, user, item);
+  if (sums_neighbour_lists(model.kind())) return knn_score_pair(model, user, item);
   if (model.kind() == ModelKind::Popularity) {
     const float* pop = model.section_as<float>(SectionTag::ItemPopularity);
     return pop ? pop[item] : 0.0f;
@@ -599,9 +600,9 @@ void recommend_batch(const ModelView& model, const std::vector<int64_t>& users, 
   // Item-kNN scores a user from the neighbour lists of the user's items: no dense
   // product to batch, so users are handed out one by one, each scored exactly as
   // recommend does (equal lists).
-  if (model.kind() != ModelKind::ItemKnn && exclude_seen) require_seen(model, "recommend_all");
+  if (!sums_neighbour_lists(model.kind()) && exclude_seen) require_seen(model, "recommend_all");
   // An include list is scored item by item for each user (as recommend does).
-  if (model.kind() == ModelKind::Popularity || model.kind() == ModelKind::ItemKnn ||
+  if (model.kind() == ModelKind::Popularity || sums_neighbour_lists(model.kind()) ||
       (filter && filter->has_include)) {
     parallel_for(static_cast<int64_t>(users.size()), threads, cancel, [&](int64_t j, int) {
       recommend_user(model, users[j], k, exclude_seen, out[j], order, filter);

@@ -219,7 +219,7 @@ Datum recommend_from_items(FunctionCallInfo fcinfo, const char* fn, bool knn_too
   const bool weighted = PG_NARGS() == 5;
   const int k_arg = weighted ? 3 : 2;
   recsys::ModelView m = model_arg(fcinfo, 0);
-  const bool is_knn = m.kind() == recsys::ModelKind::ItemKnn;
+  const bool is_knn = recsys::sums_neighbour_lists(m.kind());
   if (!knn_too || !is_knn) {
     if (knn_too && m.kind() != recsys::ModelKind::Content)
       ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

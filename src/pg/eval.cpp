@@ -251,7 +251,7 @@ Datum recsys_ranking_metrics_trans(PG_FUNCTION_ARGS) {
     // Content and kmeans models have no users to rank for (a plain error naming what to
     // use instead); item_knn ranks by the user's items' neighbour lists.
     recsys_guard([&] { recsys::check_serving_call(m, recsys::ServingCall::RankingMetrics); });
-    if (m.kind() != ModelKind::Popularity && m.kind() != ModelKind::ItemKnn &&
+    if (m.kind() != ModelKind::Popularity && !recsys::sums_neighbour_lists(m.kind()) &&
         (m.user_factors() == nullptr || m.item_factors() == nullptr))
       ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                       errmsg("ranking_metrics cannot rank with a %s model", recsys::model_kind_name(m.kind()))));

@@ -196,7 +196,7 @@ Datum recsys_recommend_for_items(PG_FUNCTION_ARGS) {
   const int cold = opt_bool(k_arg + 4, -1);
   (void)read_history(fcinfo, fn, 1, weighted ? 2 : -1, m, buf);
   const ModelKind kind = m.kind();
-  const bool neighbour_kind = kind == ModelKind::ItemKnn || kind == ModelKind::Content;
+  const bool neighbour_kind = recsys::sums_neighbour_lists(kind) || kind == ModelKind::Content;
   const bool cold_start = cold < 0 ? !neighbour_kind : cold == 1;
   const recsys::ItemFilter* filter = buf->filter.active() ? &buf->filter : nullptr;
   const recsys::ItemOrder* order =
@@ -220,6 +220,7 @@ Datum recsys_recommend_for_items(PG_FUNCTION_ARGS) {
     const int64_t want = filter ? m.n_items() : k;
     switch (kind) {
       case ModelKind::ItemKnn:
+      case ModelKind::Ease:
         recsys::knn_recommend_from_items(m, h.items, h.weights, want, exclude_given, buf->results);
         count = recsys::apply_filter(buf->results, k, filter);
         break;
@@ -312,13 +313,13 @@ Datum recsys_explain(PG_FUNCTION_ARGS) {
   }
   ModelView m = model_arg(fcinfo, 0);
   const ModelKind kind = m.kind();
-  if (kind != ModelKind::ImplicitAls && kind != ModelKind::ItemKnn && kind != ModelKind::Content)
+  if (kind != ModelKind::ImplicitAls && !recsys::sums_neighbour_lists(kind) && kind != ModelKind::Content)
     ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
                     errmsg("explain has no faithful decomposition for a %s model", recsys::model_kind_name(kind)),
                     errdetail(kind == ModelKind::BiasedMf
                                   ? "A biased MF score is a dot product of learned factors plus biases; it does not split into per-item parts."
                                   : "Its scores do not come from the user's items."),
-                    errhint("explain works on implicit_als, item_knn and content models.")));
+                    errhint("explain works on implicit_als, item_knn, ease and content models.")));
   const int32 k = PG_GETARG_INT32(3);
   check_k(k);
   LiveBuffers* buf = context_owned<LiveBuffers>(CurrentMemoryContext);
@@ -349,7 +350,7 @@ Datum recsys_explain(PG_FUNCTION_ARGS) {
       buf->history.weights.clear();
       for (int64_t p = indptr[user]; p < indptr[user + 1]; ++p) {
         buf->history.items.push_back(items[p]);
-        if (kind == ModelKind::ItemKnn && uw) buf->history.weights.push_back(uw[p]);
+        if (recsys::sums_neighbour_lists(kind) && uw) buf->history.weights.push_back(uw[p]);
       }
     });
   }
@@ -365,7 +366,7 @@ Datum recsys_explain(PG_FUNCTION_ARGS) {
   recsys_guard([&] {
     if (kind == ModelKind::ImplicitAls)
       recsys::als_explain(m, gram, alpha, lambda, buf->history, item, buf->parts);
-    else if (kind == ModelKind::ItemKnn)
+    else if (recsys::sums_neighbour_lists(kind))
       recsys::knn_explain(m, buf->history, item, buf->parts);
     else
       recsys::content_explain(m, buf->history, item, buf->parts);

@@ -1,5 +1,5 @@
-// Training aggregates: train_als, train_mf, train_baseline, train_popularity and
-// train_item_knn, each (user, item [, weight] [, options]).
+// Training aggregates: train_als, train_mf, train_baseline, train_popularity,
+// train_item_knn and train_ease, each (user, item [, weight] [, options]).
 //
 // The state is a recsys::TrainingState in the framework's box (trainer.h): rows are
 // interned and logged in the transition function; combine / serialize / deserialize
@@ -12,6 +12,7 @@ extern "C" {
 #include "utils/lsyscache.h"
 }
 
+#include "ease.h"
 #include "knn.h"
 #include "mf.h"
 #include "popularity.h"
@@ -23,6 +24,7 @@ PG_FUNCTION_INFO_V1(recsys_mf_trans);
 PG_FUNCTION_INFO_V1(recsys_baseline_trans);
 PG_FUNCTION_INFO_V1(recsys_popularity_trans);
 PG_FUNCTION_INFO_V1(recsys_item_knn_trans);
+PG_FUNCTION_INFO_V1(recsys_ease_trans);
 PG_FUNCTION_INFO_V1(recsys_train_combine);
 PG_FUNCTION_INFO_V1(recsys_train_serialize);
 PG_FUNCTION_INFO_V1(recsys_train_deserialize);
@@ -31,6 +33,7 @@ PG_FUNCTION_INFO_V1(recsys_mf_final);
 PG_FUNCTION_INFO_V1(recsys_baseline_final);
 PG_FUNCTION_INFO_V1(recsys_popularity_final);
 PG_FUNCTION_INFO_V1(recsys_item_knn_final);
+PG_FUNCTION_INFO_V1(recsys_ease_final);
 }
 
 using namespace recsys_pg;
@@ -130,6 +133,7 @@ Datum recsys_popularity_trans(PG_FUNCTION_ARGS) {
 Datum recsys_item_knn_trans(PG_FUNCTION_ARGS) {
   return train_trans(fcinfo, "train_item_knn", recsys::parse_item_knn_options);
 }
+Datum recsys_ease_trans(PG_FUNCTION_ARGS) { return train_trans(fcinfo, "train_ease", recsys::parse_ease_options); }
 
 Datum recsys_train_combine(PG_FUNCTION_ARGS) {
   return combine_agg<TrainingState>(fcinfo, "training combine", [](const TrainingState& like) {
@@ -157,4 +161,8 @@ Datum recsys_popularity_final(PG_FUNCTION_ARGS) {
 // train_item_knn: the sparse item-item similarity model (multi-threaded over items).
 Datum recsys_item_knn_final(PG_FUNCTION_ARGS) {
   return interaction_final(fcinfo, "train_item_knn", recsys::parse_item_knn_options, recsys::build_item_knn_model);
+}
+// train_ease: the closed-form item-item model (multi-threaded dense inverse).
+Datum recsys_ease_final(PG_FUNCTION_ARGS) {
+  return interaction_final(fcinfo, "train_ease", recsys::parse_ease_options, recsys::build_ease_model);
 }
