@@ -1534,3 +1534,38 @@ CREATE VIEW @extschema@.recommenders WITH (security_barrier) AS
 COMMENT ON VIEW @extschema@.recommenders IS
   'Named recommenders you own or were granted: algorithm, schedule, trained_at, age, training seconds, rows trained on, model bytes, held-out metric, last error, pg_cron job and last/next run, and rows inserted into the source tables since training (pg_stat_user_tables.n_tup_ins: inserts only, not updates or deletes; reset with the statistics)';
 GRANT SELECT ON @extschema@.recommenders TO PUBLIC;
+
+-- Hybrid cold start: an implicit ALS model extended with items / users known only by
+-- their metadata (a ridge mapping from train_content's features to ALS factors).
+CREATE FUNCTION recsys_internal.hybrid_items_trans(internal, @extschema@.model, "any", jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_hybrid_items_trans' LANGUAGE C;
+CREATE FUNCTION recsys_internal.hybrid_items_trans(internal, @extschema@.model, "any", jsonb, jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_hybrid_items_trans' LANGUAGE C;
+CREATE FUNCTION recsys_internal.hybrid_items_final(internal) RETURNS @extschema@.model
+  AS 'MODULE_PATHNAME', 'recsys_hybrid_items_final' LANGUAGE C;
+CREATE FUNCTION recsys_internal.hybrid_users_trans(internal, @extschema@.model, "any", jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_hybrid_users_trans' LANGUAGE C;
+CREATE FUNCTION recsys_internal.hybrid_users_trans(internal, @extschema@.model, "any", jsonb, jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_hybrid_users_trans' LANGUAGE C;
+CREATE FUNCTION recsys_internal.hybrid_users_final(internal) RETURNS @extschema@.model
+  AS 'MODULE_PATHNAME', 'recsys_hybrid_users_final' LANGUAGE C;
+CREATE AGGREGATE @extschema@.train_hybrid_items(model @extschema@.model, item "any", features jsonb) (
+  SFUNC = recsys_internal.hybrid_items_trans, STYPE = internal, FINALFUNC = recsys_internal.hybrid_items_final,
+  FINALFUNC_MODIFY = READ_WRITE);
+CREATE AGGREGATE @extschema@.train_hybrid_items(model @extschema@.model, item "any", features jsonb, options jsonb) (
+  SFUNC = recsys_internal.hybrid_items_trans, STYPE = internal, FINALFUNC = recsys_internal.hybrid_items_final,
+  FINALFUNC_MODIFY = READ_WRITE);
+CREATE AGGREGATE @extschema@.train_hybrid_users(model @extschema@.model, user_id "any", attributes jsonb) (
+  SFUNC = recsys_internal.hybrid_users_trans, STYPE = internal, FINALFUNC = recsys_internal.hybrid_users_final,
+  FINALFUNC_MODIFY = READ_WRITE);
+CREATE AGGREGATE @extschema@.train_hybrid_users(model @extschema@.model, user_id "any", attributes jsonb, options jsonb) (
+  SFUNC = recsys_internal.hybrid_users_trans, STYPE = internal, FINALFUNC = recsys_internal.hybrid_users_final,
+  FINALFUNC_MODIFY = READ_WRITE);
+COMMENT ON AGGREGATE @extschema@.train_hybrid_items(@extschema@.model, "any", jsonb) IS
+  'Hybrid cold start over an item metadata table (train_content''s features): the implicit ALS model with every item that has metadata but no interactions added, its factors mapped from its features by a ridge regression fitted on the warm items; warm items keep their factors; rerun it to refresh (the previous feature-only items are replaced, ALS is not retrained)';
+COMMENT ON AGGREGATE @extschema@.train_hybrid_items(@extschema@.model, "any", jsonb, jsonb) IS
+  'train_hybrid_items with options: lambda (ridge penalty, default 1), weights {"field": w}, text_fields, min_df, sublinear_tf, verbose, threads';
+COMMENT ON AGGREGATE @extschema@.train_hybrid_users(@extschema@.model, "any", jsonb) IS
+  'Hybrid cold start over a user attribute table (train_content''s features): the implicit ALS model with every user that has attributes but no history added, factors mapped from the attributes by a ridge regression fitted on the warm users; warm users keep their factors; rerun it to refresh';
+COMMENT ON AGGREGATE @extschema@.train_hybrid_users(@extschema@.model, "any", jsonb, jsonb) IS
+  'train_hybrid_users with options: lambda (ridge penalty, default 1), weights {"field": w}, text_fields, min_df, sublinear_tf, verbose, threads';
