@@ -326,15 +326,19 @@ ContentOptions read_feature_options(OptionReader& r, const std::string& context)
   ContentOptions o;
   read_weights(r, context, o.weights);
   read_text_fields(r, o.text_fields);
+  return o;
+}
+
+void read_feature_counting(OptionReader& r, ContentOptions& o) {
   o.sublinear_tf = r.get_bool("sublinear_tf", true);
   o.min_df = r.get_int("min_df", 1, 1, INT32_MAX);
-  return o;
 }
 
 ContentOptions parse_content_options(const OptionList& options) {
   OptionReader r(options, "train_content");
   ContentOptions o = read_feature_options(r, "train_content");
   o.neighbours = r.get_int("neighbours", 100, 1, 100000);
+  read_feature_counting(r, o);
   o.candidate_max_df = r.get_double("candidate_max_df", 0.1, 0.0, 1.0);
   o.verbose = r.get_bool("verbose", false);
   o.threads = static_cast<int>(r.get_int("threads", 0, 0, 1024));

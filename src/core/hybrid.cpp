@@ -18,6 +18,7 @@ HybridOptions parse_hybrid_options(const OptionList& options, HybridSide side) {
   OptionReader r(options, fn);
   HybridOptions o;
   o.features = read_feature_options(r, fn);
+  read_feature_counting(r, o.features);
   o.lambda = r.get_double("lambda", 1.0, 1e-6, 1e6);
   o.verbose = r.get_bool("verbose", false);
   o.threads = static_cast<int>(r.get_int("threads", 0, 0, 1024));
