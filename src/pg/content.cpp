@@ -80,6 +80,20 @@ const char* element_token(const JsonbValue& v, int* len) {
 
 }  // namespace
 
+void recsys_pg::add_metadata_row(ContentState* st, FunctionCallInfo fcinfo, int id_arg, Oid id_base_type,
+                                 const char* fn) {
+  if (PG_ARGISNULL(id_arg)) {
+    st->rows_skipped++;
+    return;
+  }
+  KeyArg k = key_from_datum(PG_GETARG_DATUM(id_arg), id_base_type, st->items.kind());
+  uint32_t id = 0;
+  recsys_guard([&] {
+    id = k.kind == KeyKind::Int ? st->items.intern_int(k.int_value) : st->items.intern_bytes(k.bytes, k.length);
+  });
+  if (!PG_ARGISNULL(id_arg + 1)) add_features(st, id, PG_GETARG_JSONB_P(id_arg + 1), fn);
+}
+
 void recsys_pg::add_features(ContentState* st, uint32_t item, Jsonb* jb, const char* fn) {
   if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
     ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
@@ -150,17 +164,7 @@ Datum recsys_content_trans(PG_FUNCTION_ARGS) {
   note_agg_options(box, fcinfo, "train_content", [](const recsys::OptionList& o, const ContentState&) {
     (void)recsys::parse_content_options(o);
   });
-  ContentState* st = box->state;
-  if (PG_ARGISNULL(1)) {
-    st->rows_skipped++;
-    PG_RETURN_POINTER(box);
-  }
-  KeyArg k = key_from_datum(PG_GETARG_DATUM(1), box->args.key_base_type[1], st->items.kind());
-  uint32_t item = 0;
-  recsys_guard([&] {
-    item = k.kind == KeyKind::Int ? st->items.intern_int(k.int_value) : st->items.intern_bytes(k.bytes, k.length);
-  });
-  if (!PG_ARGISNULL(2)) add_features(st, item, PG_GETARG_JSONB_P(2), "train_content");
+  add_metadata_row(box->state, fcinfo, 1, box->args.key_base_type[1], "train_content");
   PG_RETURN_POINTER(box);
 }
 

@@ -84,17 +84,7 @@ Datum hybrid_trans(FunctionCallInfo fcinfo, HybridSide side) {
   note_agg_options(box, fcinfo, fn, [side](const recsys::OptionList& o, const HybridState&) {
     (void)recsys::parse_hybrid_options(o, side);
   });
-  HybridState* st = box->state;
-  if (PG_ARGISNULL(2)) {
-    st->rows_skipped++;
-    PG_RETURN_POINTER(box);
-  }
-  KeyArg k = key_from_datum(PG_GETARG_DATUM(2), box->args.key_base_type[1], st->items.kind());
-  uint32_t id = 0;
-  recsys_guard([&] {
-    id = k.kind == KeyKind::Int ? st->items.intern_int(k.int_value) : st->items.intern_bytes(k.bytes, k.length);
-  });
-  if (!PG_ARGISNULL(3)) add_features(st, id, PG_GETARG_JSONB_P(3), fn);
+  add_metadata_row(box->state, fcinfo, 2, box->args.key_base_type[1], fn);
   PG_RETURN_POINTER(box);
 }
 
