@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Item cold start on MovieLens-100K: 20% of the items (item_id % 5 = 0) held out with all
+# Item and user cold start on MovieLens-100K. Items:: 20% of the items (item_id % 5 = 0) held out with all
 # their ratings; ALS on the rest; train_hybrid_items from genres and release year of every
 # item; for each test user (ratings >= 4 of held-out items), rank only the held-out items.
 # Usage (PGHOST/PGPORT/PGUSER of a cluster with recsys installed):
@@ -52,4 +52,27 @@ FROM (SELECT m.method, u.user_id,
       FROM users u, (VALUES ('hybrid'), ('content'), ('random')) m(method)) s
 JOIN (SELECT DISTINCT method, user_id FROM lists) l USING (method, user_id)
 GROUP BY l.method ORDER BY 5 DESC;
+-- User cold start: 20% of the users (user_id % 5 = 0) held out; their ratings >= 4 are the
+-- test set; the hybrid scores them from age, gender, occupation and zip only, against
+-- popularity on the full catalogue.
+CREATE TABLE uattr (user_id int, age int, gender text, occupation text, zip text);
+\copy uattr FROM PROGRAM 'tr "|" "\t" < $DATA/u.user'
+CREATE TABLE utrain AS SELECT * FROM ratings WHERE user_id % 5 <> 0 AND rating >= 4;
+CREATE TABLE utest AS SELECT * FROM ratings WHERE user_id % 5 = 0 AND rating >= 4;
+CREATE TABLE uals AS SELECT recsys.train_als(user_id, item_id, '{"factors": 32, "iterations": 15, "regularization": 0.1, "seed": 1}'::jsonb) AS model FROM utrain;
+CREATE TABLE upop AS SELECT recsys.train_popularity(user_id, item_id) AS model FROM utrain;
+CREATE TABLE uhy AS SELECT recsys.train_hybrid_users((SELECT model FROM uals), user_id,
+  jsonb_build_object('age_band', (age / 10)::text, 'gender', gender, 'occupation', occupation, 'zip1', left(zip, 1), 'age', age)) AS model FROM uattr;
+CREATE TABLE ulists AS
+SELECT 'hybrid' AS method, u.user_id, r.item_id, row_number() OVER (PARTITION BY u.user_id ORDER BY r.score DESC, r.item_id) AS pos
+FROM (SELECT DISTINCT user_id FROM utest) u, uhy, LATERAL recsys.recommend(uhy.model, u.user_id, 10) r
+UNION ALL
+SELECT 'popularity', u.user_id, r.item_id, row_number() OVER (PARTITION BY u.user_id ORDER BY r.score DESC, r.item_id)
+FROM (SELECT DISTINCT user_id FROM utest) u, upop, LATERAL recsys.recommend(upop.model, u.user_id, 10) r;
+SELECT method, count(*) AS users, round(avg(dcg / idcg), 4) AS "NDCG@10", round(avg(hits / 10.0), 4) AS "P@10" FROM (
+  SELECT m.method, u.user_id,
+    (SELECT count(*) FROM ulists l JOIN utest t USING (user_id, item_id) WHERE l.method = m.method AND l.user_id = u.user_id) AS hits,
+    (SELECT coalesce(sum(1 / log(2, l.pos + 1)), 0) FROM ulists l JOIN utest t USING (user_id, item_id) WHERE l.method = m.method AND l.user_id = u.user_id) AS dcg,
+    (SELECT sum(1 / log(2, p + 1)) FROM generate_series(1, least(10, (SELECT count(*) FROM utest t WHERE t.user_id = u.user_id))) p) AS idcg
+  FROM (SELECT DISTINCT user_id FROM utest) u, (VALUES ('hybrid'), ('popularity')) m(method)) s GROUP BY method ORDER BY 3 DESC;
 SQL
