@@ -653,6 +653,41 @@ COMMENT ON AGGREGATE @extschema@.train_content("any", jsonb) IS
 COMMENT ON AGGREGATE @extschema@.train_content("any", jsonb, jsonb) IS
   'Content model from item metadata; options: weights {"field": w}, text_fields, neighbours, min_df, sublinear_tf, candidate_max_df, verbose, threads';
 
+-- Hybrid cold start: an implicit ALS model extended with items / users known only by
+-- their metadata (a ridge mapping from train_content's features to ALS factors).
+CREATE FUNCTION recsys_internal.hybrid_items_trans(internal, @extschema@.model, "any", jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_hybrid_items_trans' LANGUAGE C;
+CREATE FUNCTION recsys_internal.hybrid_items_trans(internal, @extschema@.model, "any", jsonb, jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_hybrid_items_trans' LANGUAGE C;
+CREATE FUNCTION recsys_internal.hybrid_items_final(internal) RETURNS @extschema@.model
+  AS 'MODULE_PATHNAME', 'recsys_hybrid_items_final' LANGUAGE C;
+CREATE FUNCTION recsys_internal.hybrid_users_trans(internal, @extschema@.model, "any", jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_hybrid_users_trans' LANGUAGE C;
+CREATE FUNCTION recsys_internal.hybrid_users_trans(internal, @extschema@.model, "any", jsonb, jsonb) RETURNS internal
+  AS 'MODULE_PATHNAME', 'recsys_hybrid_users_trans' LANGUAGE C;
+CREATE FUNCTION recsys_internal.hybrid_users_final(internal) RETURNS @extschema@.model
+  AS 'MODULE_PATHNAME', 'recsys_hybrid_users_final' LANGUAGE C;
+CREATE AGGREGATE @extschema@.train_hybrid_items(model @extschema@.model, item "any", features jsonb) (
+  SFUNC = recsys_internal.hybrid_items_trans, STYPE = internal, FINALFUNC = recsys_internal.hybrid_items_final,
+  FINALFUNC_MODIFY = READ_WRITE);
+CREATE AGGREGATE @extschema@.train_hybrid_items(model @extschema@.model, item "any", features jsonb, options jsonb) (
+  SFUNC = recsys_internal.hybrid_items_trans, STYPE = internal, FINALFUNC = recsys_internal.hybrid_items_final,
+  FINALFUNC_MODIFY = READ_WRITE);
+CREATE AGGREGATE @extschema@.train_hybrid_users(model @extschema@.model, user_id "any", attributes jsonb) (
+  SFUNC = recsys_internal.hybrid_users_trans, STYPE = internal, FINALFUNC = recsys_internal.hybrid_users_final,
+  FINALFUNC_MODIFY = READ_WRITE);
+CREATE AGGREGATE @extschema@.train_hybrid_users(model @extschema@.model, user_id "any", attributes jsonb, options jsonb) (
+  SFUNC = recsys_internal.hybrid_users_trans, STYPE = internal, FINALFUNC = recsys_internal.hybrid_users_final,
+  FINALFUNC_MODIFY = READ_WRITE);
+COMMENT ON AGGREGATE @extschema@.train_hybrid_items(@extschema@.model, "any", jsonb) IS
+  'Hybrid cold start over an item metadata table (train_content''s features): the implicit ALS model with every item that has metadata but no interactions added, its factors mapped from its features by a ridge regression fitted on the warm items; warm items keep their factors; rerun it to refresh (the previous feature-only items are replaced, ALS is not retrained)';
+COMMENT ON AGGREGATE @extschema@.train_hybrid_items(@extschema@.model, "any", jsonb, jsonb) IS
+  'train_hybrid_items with options: lambda (ridge penalty, default 1), weights {"field": w}, text_fields, min_df, sublinear_tf, verbose, threads';
+COMMENT ON AGGREGATE @extschema@.train_hybrid_users(@extschema@.model, "any", jsonb) IS
+  'Hybrid cold start over a user attribute table (train_content''s features): the implicit ALS model with every user that has attributes but no history added, factors mapped from the attributes by a ridge regression fitted on the warm users; warm users keep their factors; rerun it to refresh';
+COMMENT ON AGGREGATE @extschema@.train_hybrid_users(@extschema@.model, "any", jsonb, jsonb) IS
+  'train_hybrid_users with options: lambda (ridge penalty, default 1), weights {"field": w}, text_fields, min_df, sublinear_tf, verbose, threads';
+
 CREATE FUNCTION @extschema@.recommend_content(model @extschema@.model, items anyarray, k integer,
     exclude_given boolean DEFAULT true)
   RETURNS TABLE(item_id anyelement, score real)

@@ -284,20 +284,20 @@ bool ContentOptions::is_text_field(const std::string& field) const {
 namespace {
 
 // "weights": an object of field names and numbers in [0, 1e6] (null = none).
-void read_weights(OptionReader& r, std::vector<std::pair<std::string, double>>& weights) {
+void read_weights(OptionReader& r, const std::string& context, std::vector<std::pair<std::string, double>>& weights) {
   const OptionValue* v = r.get_value("weights");
   if (!v) return;
   if (v->type != OptionValue::Type::Object)
     r.bad("weights", "must be an object of field names and numbers, such as {\"text\": 1, \"price\": 0.5}");
-  require_unique_names(v->members, "train_content", "field (in \"weights\")");
+  require_unique_names(v->members, context, "field (in \"weights\")");
   weights.reserve(v->members.size());
   for (const auto& m : v->members) {
     const std::string& field = m.first;
     if (m.second.type != OptionValue::Type::Number)
-      fail(ErrorKind::InvalidParameter, "train_content: weight of field \"" + field + "\" must be a number");
+      fail(ErrorKind::InvalidParameter, context + ": weight of field \"" + field + "\" must be a number");
     const double w = m.second.number;
     if (!std::isfinite(w) || w < 0 || w > 1e6)
-      fail(ErrorKind::InvalidParameter, "train_content: weight of field \"" + field +
+      fail(ErrorKind::InvalidParameter, context + ": weight of field \"" + field +
                                             "\" must be between 0 and 1000000, got " + json_number(w));
     weights.emplace_back(field, w);
   }
@@ -322,14 +322,23 @@ void read_text_fields(OptionReader& r, std::vector<std::string>& names) {
 
 }  // namespace
 
-ContentOptions parse_content_options(const OptionList& options) {
+ContentOptions read_feature_options(OptionReader& r, const std::string& context) {
   ContentOptions o;
-  OptionReader r(options, "train_content");
-  read_weights(r, o.weights);
+  read_weights(r, context, o.weights);
   read_text_fields(r, o.text_fields);
-  o.neighbours = r.get_int("neighbours", 100, 1, 100000);
+  return o;
+}
+
+void read_feature_counting(OptionReader& r, ContentOptions& o) {
   o.sublinear_tf = r.get_bool("sublinear_tf", true);
   o.min_df = r.get_int("min_df", 1, 1, INT32_MAX);
+}
+
+ContentOptions parse_content_options(const OptionList& options) {
+  OptionReader r(options, "train_content");
+  ContentOptions o = read_feature_options(r, "train_content");
+  o.neighbours = r.get_int("neighbours", 100, 1, 100000);
+  read_feature_counting(r, o);
   o.candidate_max_df = r.get_double("candidate_max_df", 0.1, 0.0, 1.0);
   o.verbose = r.get_bool("verbose", false);
   o.threads = static_cast<int>(r.get_int("threads", 0, 0, 1024));
@@ -714,7 +723,38 @@ std::string content_params(const ContentOptions& options, const FieldTable& fiel
          (unused->empty() ? "" : ", \"unused_weights\": [" + *unused + "]") + "}";
 }
 
+// Phases 1 to 5: the item vectors and what the Params section reports of them.
+struct FeaturePhases {
+  FieldTable fields;
+  ItemFeatures feats;
+  NumericFields num;
+  FeatureIds ids;
+  CsrMatrix X;
+  int64_t empty_items = 0;
+};
+
+void run_feature_phases(const ContentState& state, const ContentOptions& options,
+                        const std::vector<uint32_t>& item_rank, int64_t ni, const CancelToken& cancel,
+                        FeaturePhases& ph) {
+  ph.fields = field_table(state, options);
+  aggregate_items(state, ph.fields, item_rank, ni, cancel, ph.feats);
+  ph.num = numeric_fields(ph.feats, ph.fields);
+  ph.ids = feature_ids(ph.feats, ph.fields.count, options.min_df);
+  ph.X = item_vectors(ph.feats, ph.num, ph.ids, ph.fields, options, ni, cancel, &ph.empty_items);
+  ph.feats.agg = {};
+  ph.feats.numbers = {};
+}
+
 }  // namespace
+
+CsrMatrix content_feature_vectors(const ContentState& state, const ContentOptions& options, const CancelToken& cancel,
+                                  int64_t* empty_items) {
+  const std::vector<uint32_t> item_rank = KeyInterner::invert(state.items.sorted_order());
+  FeaturePhases ph;
+  run_feature_phases(state, options, item_rank, static_cast<int64_t>(item_rank.size()), cancel, ph);
+  *empty_items = ph.empty_items;
+  return std::move(ph.X);
+}
 
 // The phases above in order, then the model's sections.
 void build_content_model(ContentState& state, const ContentOptions& options, int threads, const CancelToken& cancel,
@@ -728,16 +768,15 @@ void build_content_model(ContentState& state, const ContentOptions& options, int
   const int64_t ni = static_cast<int64_t>(item_order.size());
   if (ni > INT32_MAX) fail(ErrorKind::ProgramLimit, "train_content: too many items");
 
-  const FieldTable fields = field_table(state, options);
-  ItemFeatures feats;
-  aggregate_items(state, fields, item_rank, ni, cancel, feats);
-  const NumericFields num = numeric_fields(feats, fields);
-  const FeatureIds ids = feature_ids(feats, fields.count, options.min_df);
+  FeaturePhases ph;
+  run_feature_phases(state, options, item_rank, ni, cancel, ph);
+  const FieldTable& fields = ph.fields;
+  const ItemFeatures& feats = ph.feats;
+  const NumericFields& num = ph.num;
+  const FeatureIds& ids = ph.ids;
   const int64_t n_features = ids.count;
-  int64_t empty_items = 0;
-  CsrMatrix X = item_vectors(feats, num, ids, fields, options, ni, cancel, &empty_items);
-  feats.agg = {};
-  feats.numbers = {};
+  const int64_t empty_items = ph.empty_items;
+  CsrMatrix X = std::move(ph.X);
   CsrMatrix XT = transpose(X);  // the inverted index
   if (options.verbose)
     log_line("train_content: " + std::to_string(n_records) + " feature rows, " + std::to_string(ni) + " items, " +

@@ -60,6 +60,7 @@
 #include "model_format.h"
 #include "options.h"
 #include "parallel.h"
+#include "sparse.h"
 #include "topk.h"
 
 namespace recsys {
@@ -151,6 +152,18 @@ struct ContentOptions {
 // numbers) and "text_fields" (an array of strings, or one string; replaces the default
 // ["text", "description", "title", "name"]) are the nested values.
 ContentOptions parse_content_options(const OptionList& options);
+// The options that shape the feature vectors, read for another function (`context`
+// names it in errors) so the hybrid models describe metadata exactly as train_content
+// does: "weights" and "text_fields", then (read_feature_counting) "sublinear_tf" and
+// "min_df".
+ContentOptions read_feature_options(OptionReader& r, const std::string& context);
+void read_feature_counting(OptionReader& r, ContentOptions& o);
+
+// The L2-normalized feature vectors build_content_model stores: one row per item of
+// state.items in sorted key order, columns the features in key order; `empty_items`
+// counts the rows without any feature.
+CsrMatrix content_feature_vectors(const ContentState& state, const ContentOptions& options, const CancelToken& cancel,
+                                  int64_t* empty_items);
 
 // Leaves a ModelKind::Content model in state.result: Params, UserKeys (empty, of the item
 // key kind; n_users = 0), ItemKeys, ItemFeatureIndptr/Indices/Values,

@@ -298,6 +298,28 @@ void validate_neighbour_and_cluster_sections(const ModelView& v) {
   }
 }
 
+// Hybrid: per-entity feature-only flags (0 or 1), and their parameters, on implicit ALS
+// models only.
+void validate_hybrid_sections(const ModelView& v) {
+  const ModelHeader& h = *v.header;
+  const struct {
+    SectionTag flags, params;
+    uint64_t n;
+    const char* what;
+  } sides[] = {{SectionTag::ItemFeatureOnly, SectionTag::HybridItemParams, h.n_items, "item"},
+               {SectionTag::UserFeatureOnly, SectionTag::HybridUserParams, h.n_users, "user"}};
+  for (const auto& s : sides) {
+    uint64_t len = 0;
+    const uint8_t* flags = v.section(s.flags, &len);
+    if (!flags != !v.section(s.params)) invalid(std::string(s.what) + " feature-only flags and their parameters must come together");
+    if (!flags) continue;
+    if (v.kind() != ModelKind::ImplicitAls) invalid("feature-only flags on a model that is not implicit ALS");
+    if (len != s.n) invalid(std::string(s.what) + " feature-only flags have the wrong size");
+    for (uint64_t i = 0; i < len; ++i)
+      if (flags[i] > 1) invalid(std::string(s.what) + " feature-only flags hold a value other than 0 or 1");
+  }
+}
+
 }  // namespace
 
 uint64_t compute_checksum(const uint8_t* bytes, uint64_t size) {
@@ -384,12 +406,12 @@ void validate_model(const uint8_t* bytes, uint64_t size) {
       }
   }
   if (v.section(SectionTag::History, &len) && len % 16 != 0) invalid("training history has the wrong size");
-  if (v.section(SectionTag::Params, &len)) {
-    const uint8_t* s = v.section(SectionTag::Params, &len);
-    for (uint64_t i = 0; i < len; ++i)
-      if (s[i] == 0) invalid("parameters hold a NUL byte");
-  }
+  for (SectionTag tag : {SectionTag::Params, SectionTag::HybridItemParams, SectionTag::HybridUserParams})
+    if (const uint8_t* s = v.section(tag, &len))
+      for (uint64_t i = 0; i < len; ++i)
+        if (s[i] == 0) invalid("parameters hold a NUL byte");
   validate_neighbour_and_cluster_sections(v);
+  validate_hybrid_sections(v);
   if ((v.kind() == ModelKind::ImplicitAls || v.kind() == ModelKind::BiasedMf) &&
       (!v.user_factors() || !v.item_factors()))
     invalid("factor model without factors");

@@ -75,6 +75,12 @@ enum class SectionTag : uint32_t {
   ClusterSizes = 31,        // int64 [k]: training rows per cluster, summing to n_interactions
   FeatureMean = 32,         // float32 [d]: standardize = true: x' = (x - mean) / scale
   FeatureScale = 33,        // float32 [d], > 0
+  // Hybrid (implicit ALS models extended by train_hybrid_items / train_hybrid_users):
+  // 1 marks an entity whose factors were mapped from its metadata (no interactions).
+  ItemFeatureOnly = 50,     // uint8 [n_items], 0 or 1
+  UserFeatureOnly = 51,     // uint8 [n_users], 0 or 1
+  HybridItemParams = 52,    // UTF-8 JSON object: the item mapping's options and counts
+  HybridUserParams = 53,    // UTF-8 JSON object: the user mapping's
 };
 
 #pragma pack(push, 1)

@@ -14,6 +14,7 @@
 // Nested objects and arrays inside arrays are errors. The state (recsys::ContentState)
 // merges and serializes, so the aggregate runs in parallel plans; the TF-IDF and
 // neighbour build runs on a background job while the backend polls for interrupts.
+#include "content_features.h"
 #include "trainer.h"
 
 #include <algorithm>
@@ -50,9 +51,9 @@ namespace {
 
 using ContentBox = AggBox<ContentState>;
 
-[[noreturn]] void bad_feature(const char* field, int field_len, const char* what) {
+[[noreturn]] void bad_feature(const char* fn, const char* field, int field_len, const char* what) {
   ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
-                  errmsg("train_content: feature \"%.*s\" %s", field_len, field, what),
+                  errmsg("%s: feature \"%.*s\" %s", fn, field_len, field, what),
                   errhint("A feature value is a string, a number, a boolean, null, or an array of those (tags).")));
 }
 
@@ -77,11 +78,26 @@ const char* element_token(const JsonbValue& v, int* len) {
   }
 }
 
-// Adds the features of one row's jsonb object to the state for item `item`.
-void add_features(ContentState* st, uint32_t item, Jsonb* jb) {
+}  // namespace
+
+void recsys_pg::add_metadata_row(ContentState* st, FunctionCallInfo fcinfo, int id_arg, Oid id_base_type,
+                                 const char* fn) {
+  if (PG_ARGISNULL(id_arg)) {
+    st->rows_skipped++;
+    return;
+  }
+  KeyArg k = key_from_datum(PG_GETARG_DATUM(id_arg), id_base_type, st->items.kind());
+  uint32_t id = 0;
+  recsys_guard([&] {
+    id = k.kind == KeyKind::Int ? st->items.intern_int(k.int_value) : st->items.intern_bytes(k.bytes, k.length);
+  });
+  if (!PG_ARGISNULL(id_arg + 1)) add_features(st, id, PG_GETARG_JSONB_P(id_arg + 1), fn);
+}
+
+void recsys_pg::add_features(ContentState* st, uint32_t item, Jsonb* jb, const char* fn) {
   if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
     ereport(ERROR, (errcode(ERRCODE_DATA_EXCEPTION),
-                    errmsg("train_content: features must be a jsonb object mapping field names to values"),
+                    errmsg("%s: features must be a jsonb object mapping field names to values", fn),
                     errhint("For example '{\"category\": \"Kitchen\", \"tags\": [\"steel\"], \"price\": 12.5}'.")));
   JsonbIterator* it = JsonbIteratorInit(&jb->root);
   JsonbValue v;
@@ -93,7 +109,7 @@ void add_features(ContentState* st, uint32_t item, Jsonb* jb) {
   while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE) {
     switch (tok) {
       case WJB_BEGIN_OBJECT:
-        if (++depth > 1) bad_feature(key, key_len, "is an object; nested objects are not supported");
+        if (++depth > 1) bad_feature(fn, key, key_len, "is an object; nested objects are not supported");
         break;
       case WJB_END_OBJECT: --depth; break;
       case WJB_KEY:
@@ -101,7 +117,7 @@ void add_features(ContentState* st, uint32_t item, Jsonb* jb) {
         key_len = v.val.string.len;
         break;
       case WJB_BEGIN_ARRAY:
-        if (in_array) bad_feature(key, key_len, "contains an array; tags must be a flat array");
+        if (in_array) bad_feature(fn, key, key_len, "contains an array; tags must be a flat array");
         in_array = true;
         break;
       case WJB_END_ARRAY: in_array = false; break;
@@ -132,8 +148,6 @@ void add_features(ContentState* st, uint32_t item, Jsonb* jb) {
   }
 }
 
-}  // namespace
-
 // Transition: intern the item; add the row's features.
 Datum recsys_content_trans(PG_FUNCTION_ARGS) {
   ContentBox* box = PG_ARGISNULL(0) ? nullptr : reinterpret_cast<ContentBox*>(PG_GETARG_POINTER(0));
@@ -150,17 +164,7 @@ Datum recsys_content_trans(PG_FUNCTION_ARGS) {
   note_agg_options(box, fcinfo, "train_content", [](const recsys::OptionList& o, const ContentState&) {
     (void)recsys::parse_content_options(o);
   });
-  ContentState* st = box->state;
-  if (PG_ARGISNULL(1)) {
-    st->rows_skipped++;
-    PG_RETURN_POINTER(box);
-  }
-  KeyArg k = key_from_datum(PG_GETARG_DATUM(1), box->args.key_base_type[1], st->items.kind());
-  uint32_t item = 0;
-  recsys_guard([&] {
-    item = k.kind == KeyKind::Int ? st->items.intern_int(k.int_value) : st->items.intern_bytes(k.bytes, k.length);
-  });
-  if (!PG_ARGISNULL(2)) add_features(st, item, PG_GETARG_JSONB_P(2));
+  add_metadata_row(box->state, fcinfo, 1, box->args.key_base_type[1], "train_content");
   PG_RETURN_POINTER(box);
 }
 

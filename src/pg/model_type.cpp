@@ -16,6 +16,7 @@ extern "C" {
 }
 
 #include "keys.h"
+#include "hybrid.h"
 #include "kmeans.h"
 #include "options.h"
 
@@ -133,6 +134,27 @@ Datum recsys_model_send(PG_FUNCTION_ARGS) {
 }
 
 // model_info(model) -> jsonb: kind, parameters, sizes, training time and loss history.
+namespace {
+
+// Hybrid models: warm and feature-only counts and each mapping's parameters.
+void append_hybrid_info(const recsys::ModelView& m, std::string& json) {
+  recsys::HybridCounts c;
+  if (!recsys::hybrid_counts(m, &c)) return;
+  auto params = [&](recsys::SectionTag tag) {
+    uint64_t len = 0;
+    const uint8_t* p = m.section(tag, &len);
+    return p ? std::string(reinterpret_cast<const char*>(p), len) : std::string("null");
+  };
+  json += ", \"hybrid\": {\"warm_items\": " + std::to_string(c.warm_items) +
+          ", \"feature_only_items\": " + std::to_string(c.feature_only_items) +
+          ", \"warm_users\": " + std::to_string(c.warm_users) +
+          ", \"feature_only_users\": " + std::to_string(c.feature_only_users) +
+          ", \"item_mapping\": " + params(recsys::SectionTag::HybridItemParams) +
+          ", \"user_mapping\": " + params(recsys::SectionTag::HybridUserParams) + "}";
+}
+
+}  // namespace
+
 Datum recsys_model_info(PG_FUNCTION_ARGS) {
   recsys::ModelView m = model_arg(fcinfo, 0);
   // k-means models have no IDs (type OID 0): their ID types show as null.
@@ -167,6 +189,7 @@ Datum recsys_model_info(PG_FUNCTION_ARGS) {
     }
     json += "]";
     if (m.kind() == recsys::ModelKind::KMeans) append_kmeans_info(m, inertia, json);
+    append_hybrid_info(m, json);
     json += "}";
   });
   Datum result = DirectFunctionCall1(jsonb_in, CStringGetDatum(json.c_str()));
