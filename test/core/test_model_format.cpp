@@ -394,7 +394,9 @@ TEST(ModelFormat, NamesAndKinds) {
   EXPECT_FALSE(recsys::model_kind_valid(0));
   EXPECT_TRUE(recsys::model_kind_valid(1));
   EXPECT_TRUE(recsys::model_kind_valid(6));
-  EXPECT_FALSE(recsys::model_kind_valid(7));
+  EXPECT_TRUE(recsys::model_kind_valid(7));
+  EXPECT_STREQ(recsys::model_kind_name(ModelKind::Ease), "ease");
+  EXPECT_FALSE(recsys::model_kind_valid(8));
 }
 
 // ---------------------------------------------------------------- text form
@@ -610,7 +612,7 @@ TEST(ModelFormatReject, HeaderFields) {
   EXPECT_REJECTED(patched(offsetof(ModelHeader, version), uint16_t(2)), "version");
   EXPECT_REJECTED(patched(offsetof(ModelHeader, version), uint16_t(0)), "version");
   EXPECT_REJECTED(patched(offsetof(ModelHeader, kind), uint16_t(0)), "kind");
-  EXPECT_REJECTED(patched(offsetof(ModelHeader, kind), uint16_t(7)), "kind");
+  EXPECT_REJECTED(patched(offsetof(ModelHeader, kind), uint16_t(8)), "kind");
   EXPECT_REJECTED(patched(offsetof(ModelHeader, user_key_kind), uint8_t(0)), "key kind");
   EXPECT_REJECTED(patched(offsetof(ModelHeader, item_key_kind), uint8_t(4)), "key kind");
   EXPECT_REJECTED(patched(offsetof(ModelHeader, total_bytes), uint64_t(good.size() + 1)), "size");

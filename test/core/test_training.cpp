@@ -895,7 +895,7 @@ TEST(Serving, PopularityModelsServeByPopularity) {
 
 TEST(Serving, UnknownKindsNeverOpen) {
   Bytes bytes = factorless_model(recsys::ModelKind::Popularity);
-  for (uint16_t kind : {uint16_t(0), uint16_t(7), uint16_t(42), uint16_t(0xFFFF)}) {
+  for (uint16_t kind : {uint16_t(0), uint16_t(8), uint16_t(42), uint16_t(0xFFFF)}) {
     Bytes b = bytes;
     std::memcpy(b.data() + offsetof(recsys::ModelHeader, kind), &kind, 2);
     expect_error_kind([&] { ModelView::open(b.data(), b.size()); }, ErrorKind::InvalidModel, "kind");
