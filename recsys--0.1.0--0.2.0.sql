@@ -1618,3 +1618,9 @@ COMMENT ON AGGREGATE @extschema@.train_hybrid_users(@extschema@.model, "any", js
   'Hybrid cold start over a user attribute table (train_content''s features): the implicit ALS model with every user that has attributes but no history added, factors mapped from the attributes by a ridge regression fitted on the warm users; warm users keep their factors; rerun it to refresh';
 COMMENT ON AGGREGATE @extschema@.train_hybrid_users(@extschema@.model, "any", jsonb, jsonb) IS
   'train_hybrid_users with options: lambda (ridge penalty, default 1), weights {"field": w}, text_fields, min_df, sublinear_tf, verbose, threads';
+
+-- Stored similar-item lists of factor models: the new option in the trainers' comments.
+COMMENT ON AGGREGATE @extschema@.train_als("any", "any", double precision, jsonb) IS
+  'Implicit-feedback ALS (Hu, Koren & Volinsky 2008) with a conjugate-gradient solve; options: factors, iterations, regularization, alpha, cg_steps, seed, init_scale, similar_items (similar items stored per item for similar_items; default 100 up to 100,000 items, else 0), store_seen, calculate_loss, verbose, threads';
+COMMENT ON AGGREGATE @extschema@.train_mf("any", "any", double precision, jsonb) IS
+  'Biased matrix factorization for explicit ratings (mu + b_u + b_i + p_u.q_i) by deterministic parallel SGD; options: factors, epochs, learning_rate, bias_learning_rate, lr_schedule, lr_decay, reg_bias, reg_factors, init_scale, seed, holdout_fraction, patience, blocks, similar_items (as train_als), store_seen, verbose, threads';

@@ -130,7 +130,7 @@ CREATE AGGREGATE @extschema@.train_als("user" "any", item "any", options jsonb) 
   FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
   SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE @extschema@.train_als("any", "any", double precision, jsonb) IS
-  'Implicit-feedback ALS (Hu, Koren & Volinsky 2008) with a conjugate-gradient solve; options: factors, iterations, regularization, alpha, cg_steps, seed, init_scale, store_seen, calculate_loss, verbose, threads';
+  'Implicit-feedback ALS (Hu, Koren & Volinsky 2008) with a conjugate-gradient solve; options: factors, iterations, regularization, alpha, cg_steps, seed, init_scale, similar_items (similar items stored per item for similar_items; default 100 up to 100,000 items, else 0), store_seen, calculate_loss, verbose, threads';
 
 -- ---------------------------------------------------------------------------------
 -- Serving.
@@ -296,7 +296,7 @@ CREATE AGGREGATE @extschema@.train_mf("user" "any", item "any", rating double pr
   FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
   SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE @extschema@.train_mf("any", "any", double precision, jsonb) IS
-  'Biased matrix factorization for explicit ratings (mu + b_u + b_i + p_u.q_i) by deterministic parallel SGD; options: factors, epochs, learning_rate, bias_learning_rate, lr_schedule, lr_decay, reg_bias, reg_factors, init_scale, seed, holdout_fraction, patience, blocks, store_seen, verbose, threads';
+  'Biased matrix factorization for explicit ratings (mu + b_u + b_i + p_u.q_i) by deterministic parallel SGD; options: factors, epochs, learning_rate, bias_learning_rate, lr_schedule, lr_decay, reg_bias, reg_factors, init_scale, seed, holdout_fraction, patience, blocks, similar_items (as train_als), store_seen, verbose, threads';
 
 CREATE FUNCTION recsys_internal.baseline_trans(internal, "any", "any", double precision) RETURNS internal
   AS 'MODULE_PATHNAME', 'recsys_baseline_trans' LANGUAGE C PARALLEL SAFE;

@@ -188,4 +188,50 @@ SELECT r.* FROM als, recsys.explain(als.model, ARRAY[1, 2], 99999) r;
 SELECT r.* FROM als, recsys.explain(als.model, ARRAY[1, 2], 3, 0) r;
 SELECT r.* FROM cm, recsys.explain(cm.model, 1, 3) r;
 
+-- Stored similar-item lists (factor models): each item's most similar items by cosine,
+-- built at the end of training, read by similar_items instead of scoring the catalogue.
+-- A model with lists of 10 (and one with the default, 100) serves exactly what the same
+-- model without lists scores (same factors: same data, same seed), for k within and
+-- beyond the list and under include / exclude filters (scoring takes over when a
+-- filtered list runs out).
+CREATE TABLE wide AS SELECT u, (u * 7 + g * 13) % 300 AS i FROM generate_series(1, 300) u, generate_series(1, 12) g;
+CREATE TABLE sims AS SELECT
+  recsys.train_als(u, i, '{"factors": 8, "iterations": 4, "similar_items": 0}') AS none,
+  recsys.train_als(u, i, '{"factors": 8, "iterations": 4, "similar_items": 10}') AS ten,
+  recsys.train_als(u, i, '{"factors": 8, "iterations": 4}') AS dflt,
+  recsys.train_mf(u, i, (u % 5 + 1)::float8, '{"factors": 4, "epochs": 5, "similar_items": 0}') AS mf_none,
+  recsys.train_mf(u, i, (u % 5 + 1)::float8, '{"factors": 4, "epochs": 5, "similar_items": 10}') AS mf_ten
+FROM wide;
+SELECT recsys.model_info(none)->'parameters'->'similar_items' AS none_stored,
+       recsys.model_info(ten)->'parameters'->'similar_items' AS ten_stored,
+       recsys.model_info(dflt)->'parameters'->'similar_items' AS default_stored,
+       recsys.model_info(mf_ten)->'parameters'->'similar_items' AS mf_stored,
+       (recsys.model_info(ten)->>'bytes')::bigint - (recsys.model_info(none)->>'bytes')::bigint AS list_bytes
+FROM sims;
+CREATE FUNCTION same_similar(a recsys.model, b recsys.model, it int, k int, inc int[], exc int[]) RETURNS boolean
+  LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
+  SELECT coalesce((SELECT array_agg(item_id || ':' || score ORDER BY score DESC, item_id) FROM recsys.similar_items(a, it, k, include => inc, exclude => exc)), '{}')
+       = coalesce((SELECT array_agg(item_id || ':' || score ORDER BY score DESC, item_id) FROM recsys.similar_items(b, it, k, include => inc, exclude => exc)), '{}') $$;
+WITH f AS (SELECT it, k, CASE WHEN it % 3 = 0 THEN (SELECT array_agg(x) FROM generate_series(it % 7, 299, 5) x) END AS inc,
+                  CASE WHEN it % 2 = 0 THEN (SELECT array_agg(x) FROM generate_series(it % 4, 299, 3) x) END AS exc
+           FROM generate_series(0, 299, 11) it, unnest(ARRAY[1, 5, 10, 11, 40, 400]) k)
+SELECT count(*) AS calls,
+       count(*) FILTER (WHERE same_similar(ten, none, it, k, inc, exc)) AS ten_same,
+       count(*) FILTER (WHERE same_similar(dflt, none, it, k, inc, exc)) AS default_same,
+       count(*) FILTER (WHERE same_similar(mf_ten, mf_none, it, k, inc, exc)) AS mf_same
+FROM sims, f;
+-- A hybrid item model rebuilds the lists for its catalogue (new items included).
+CREATE TABLE hyb AS SELECT
+  recsys.train_hybrid_items(s.ten, i, jsonb_build_object('g', (i % 10)::text)) AS ten,
+  recsys.train_hybrid_items(s.none, i, jsonb_build_object('g', (i % 10)::text)) AS none
+FROM sims s, generate_series(0, 319) i GROUP BY s.ten, s.none;
+SELECT (SELECT count(*) FROM hyb, recsys.similar_items(hyb.ten, 310, 5)) AS new_item_rows,
+       count(*) FILTER (WHERE same_similar(ten, none, it, 10, NULL, NULL)) AS hybrid_same,
+       min((recsys.model_info(ten)->>'bytes')::bigint - (recsys.model_info(none)->>'bytes')::bigint) AS list_bytes
+FROM hyb, generate_series(0, 319, 9) it;
+-- Option errors.
+SELECT recsys.train_als(u, i, '{"similar_items": -1}') FROM wide;
+SELECT recsys.train_als(u, i, '{"similar_items": 2.5}') FROM wide;
+SELECT recsys.train_mf(u, i, 1.0, '{"similar_items": "many"}') FROM wide;
+
 DROP SCHEMA t14 CASCADE;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "knn.h"
 #include "serving.h"
 
 namespace recsys {
@@ -269,6 +270,9 @@ std::unique_ptr<ModelBuilder> build_hybrid_model(const ModelView& base, const Co
       }
       case SectionTag::ItemPopularity:
       case SectionTag::PopularOrder:
+      case SectionTag::SimilarIndptr:
+      case SectionTag::SimilarIndices:
+      case SectionTag::SimilarScores:
         if (!items) builder->add(tag, std::vector<uint8_t>(p, p + len));
         break;  // items: rebuilt below
       case SectionTag::Params:
@@ -300,8 +304,18 @@ std::unique_ptr<ModelBuilder> build_hybrid_model(const ModelView& base, const Co
       builder->add(SectionTag::ItemPopularity, bytes_of(pop));
     }
   }
+  std::vector<float> new_norms = row_norms(m.factors.data(), m.n, f);
+  if (const int64_t* lists = items ? base.section_as<int64_t>(SectionTag::SimilarIndptr) : nullptr) {
+    // The similar-item lists follow the new catalogue, as long as the base model's (or
+    // the default's, when the base listed every other item).
+    int64_t longest = 0;
+    for (int64_t i = 0; i < ni_old; ++i) longest = std::max(longest, lists[i + 1] - lists[i]);
+    if (longest >= ni_old - 1) longest = std::max(longest, similar_list_length(-1, ni, f));
+    add_similar_sections(*builder, similar_item_lists(m.factors.data(), new_norms.data(), ni, f,
+                                                      similar_list_length(longest, ni, f), options.threads, cancel));
+  }
   builder->add(keys, std::move(m.dictionary));
-  builder->add(norms, bytes_of(row_norms(m.factors.data(), m.n, f)));
+  builder->add(norms, bytes_of(new_norms));
   builder->add(factors, bytes_of(m.factors));
   builder->add(flags, std::move(m.feature_only));
   m.params += "}";  // no timing: the fingerprint covers this section

@@ -9,6 +9,7 @@
 #include <memory>
 #include <thread>
 
+#include "knn.h"
 #include "options.h"
 #include "serving.h"
 #include "simd8.h"
@@ -867,6 +868,7 @@ MfTrainingOptions parse_mf_options(const OptionList& options) {
   p.holdout_fraction = r.get_double("holdout_fraction", d.holdout_fraction, 0, 0.9);
   p.patience = static_cast<int>(r.get_int("patience", d.patience, 1, 100000));
   p.blocks = static_cast<int>(r.get_int("blocks", d.blocks, 0, 4096));
+  o.similar_items = r.get_int("similar_items", -1, 0, 100000);
   o.store_seen = r.get_bool("store_seen", true);
   o.verbose = r.get_bool("verbose", false);
   o.threads = static_cast<int>(r.get_int("threads", 0, 0, 1024));
@@ -997,6 +999,11 @@ void build_mf_model(TrainingState& state, const MfTrainingOptions& options, int 
   const float init_scale = p.init_scale > 0 ? p.init_scale : static_cast<float>(0.1 / std::sqrt(std::max(p.factors, 1)));
   const double last_train = model.history.empty() ? std::numeric_limits<double>::quiet_NaN()
                                                   : model.history[model.best_epoch > 0 ? model.best_epoch - 1 : 0].train_rmse;
+  // Similar-item lists from the item factors (before assemble takes them).
+  const int64_t similar = similar_list_length(options.similar_items, model.n_items, model.factors);
+  NeighbourLists similar_lists =
+      similar_item_lists(model.item_factors.data(), row_norms(model.item_factors.data(), model.n_items, model.factors).data(),
+                         model.n_items, model.factors, similar, threads, cancel);
   const std::string params =
       "{\"model\": \"biased_mf\", \"factors\": " + std::to_string(p.factors) +
       ", \"epochs\": " + std::to_string(p.epochs) + ", \"learning_rate\": " + json_number(p.learning_rate) +
@@ -1006,7 +1013,7 @@ void build_mf_model(TrainingState& state, const MfTrainingOptions& options, int 
       ", \"init_scale\": " + json_number(init_scale) +
       ", \"seed\": " + std::to_string(p.seed) + ", \"holdout_fraction\": " + json_number(p.holdout_fraction) +
       ", \"patience\": " + std::to_string(p.patience) + ", \"blocks\": " + std::to_string(model.blocks) +
-      ", \"store_seen\": " + (options.store_seen ? "true" : "false") + ", \"rows\": " + std::to_string(rows_in) +
+      ", \"similar_items\": " + std::to_string(similar) + ", \"store_seen\": " + (options.store_seen ? "true" : "false") + ", \"rows\": " + std::to_string(rows_in) +
       ", \"rows_skipped\": " + std::to_string(state.rows_skipped) +
       ", \"duplicate_rows\": " + std::to_string(duplicates) + ", \"ratings\": " + std::to_string(ui.nnz()) +
       ", \"train_ratings\": " + std::to_string(model.train_ratings) +
@@ -1016,6 +1023,7 @@ void build_mf_model(TrainingState& state, const MfTrainingOptions& options, int 
       ", \"validation_rmse\": " + json_number(model.validation_rmse) + "}";
   std::unique_ptr<ModelBuilder> builder =
       assemble(state, ui, model, params, options.store_seen, user_order, item_order);
+  add_similar_sections(*builder, std::move(similar_lists));
   builder->header.train_seconds = seconds_since(t0);
   state.result = std::move(builder);
 }

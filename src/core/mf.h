@@ -164,6 +164,7 @@ CsrMatrix build_rating_matrix(const TrainingState& state, const std::vector<uint
 
 struct MfTrainingOptions {
   MfParams mf;
+  int64_t similar_items = -1;  // stored similar-item lists per item (-1: similar_list_length's default)
   bool store_seen = true;
   bool verbose = false;
   int threads = 0;  // 0 = the caller's default
@@ -171,8 +172,8 @@ struct MfTrainingOptions {
 // Parses train_mf options: "factors", "epochs", "learning_rate", "bias_learning_rate",
 // "lr_schedule" ("constant" | "decay" | "adagrad"), "lr_decay", "reg_bias",
 // "reg_factors", "reg_exponent", "init_scale", "seed", "holdout_fraction", "patience",
-// "blocks", "store_seen", "verbose", "threads"; throws InvalidParameter naming the bad
-// option. Fills init_scale (0.1 / sqrt(factors)) and bias_learning_rate
+// "blocks", "similar_items", "store_seen", "verbose", "threads"; throws InvalidParameter
+// naming the bad option. Fills init_scale (0.1 / sqrt(factors)) and bias_learning_rate
 // (learning_rate / 4) when not given.
 MfTrainingOptions parse_mf_options(const OptionList& options);
 

@@ -209,19 +209,31 @@ bool read_csr(const ModelView& v, SectionTag tp, SectionTag ti, SectionTag tv, u
   return true;
 }
 
+// Per-item lists of other items (a CSR of n_items rows sorted by score descending);
+// absent is fine.
+bool item_lists(const ModelView& v, SectionTag tp, SectionTag ti, SectionTag tv, const char* what) {
+  const uint64_t ni = v.header->n_items;
+  CsrSections lists;
+  if (!read_csr(v, tp, ti, tv, ni, ni, kDescendingScores, what, &lists)) return false;
+  for (uint64_t r = 0; r < ni; ++r)
+    for (int64_t k = lists.indptr[r]; k < lists.indptr[r + 1]; ++k)
+      if (static_cast<uint64_t>(lists.indices[k]) == r)
+        invalid(std::string(what) + ": an item is listed as its own neighbour");
+  return true;
+}
+
 // Sections of the item_knn, content and kmeans models (tags 20 and up).
 void validate_neighbour_and_cluster_sections(const ModelView& v) {
   const ModelHeader& h = *v.header;
   const uint64_t ni = h.n_items, nu = h.n_users, d = h.factors;
   uint64_t len = 0;
 
-  // Neighbour lists: n_items rows of item indices, best first, never the row itself.
-  CsrSections nb;
-  const bool has_neighbours = read_csr(v, SectionTag::NeighbourIndptr, SectionTag::NeighbourIndices,
-                                       SectionTag::NeighbourScores, ni, ni, kDescendingScores, "neighbour lists", &nb);
-  for (uint64_t r = 0; has_neighbours && r < ni; ++r)
-    for (int64_t k = nb.indptr[r]; k < nb.indptr[r + 1]; ++k)
-      if (static_cast<uint64_t>(nb.indices[k]) == r) invalid("an item is listed as its own neighbour");
+  // Neighbour lists (item_knn, content, EASE) and a factor model's similar-item lists:
+  // n_items rows of item indices, best first, never the row itself.
+  const bool has_neighbours = item_lists(v, SectionTag::NeighbourIndptr, SectionTag::NeighbourIndices,
+                                         SectionTag::NeighbourScores, "neighbour lists");
+  item_lists(v, SectionTag::SimilarIndptr, SectionTag::SimilarIndices, SectionTag::SimilarScores,
+             "similar-item lists");
 
   // Per-seen-item weights: one non-negative float per UserItems entry.
   if (const float* uw = reinterpret_cast<const float*>(v.section(SectionTag::UserWeights, &len))) {

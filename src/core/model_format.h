@@ -81,6 +81,13 @@ enum class SectionTag : uint32_t {
   UserFeatureOnly = 51,     // uint8 [n_users], 0 or 1
   HybridItemParams = 52,    // UTF-8 JSON object: the item mapping's options and counts
   HybridUserParams = 53,    // UTF-8 JSON object: the user mapping's
+  // Factor models (implicit ALS, biased MF, hybrid): each item's most similar items by
+  // cosine of the item factors, exactly as similar_items ranks them (same scores, to the
+  // bit), so a call reads a list instead of scoring the catalogue. A CSR of n_items rows,
+  // sorted by score descending (then index ascending), never the row's own item.
+  SimilarIndptr = 60,       // int64 [n_items + 1]
+  SimilarIndices = 61,      // int32 [nnz]
+  SimilarScores = 62,       // float32 [nnz]
 };
 
 #pragma pack(push, 1)

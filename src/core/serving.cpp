@@ -461,6 +461,86 @@ int64_t cosine_neighbours(const float* factors, const float* norms, int64_t rows
 
 }  // namespace
 
+int64_t similar_list_length(int64_t requested, int64_t n_items, int factors) {
+  if (factors <= 0 || n_items <= 1) return 0;
+  if (requested < 0) requested = n_items <= kSimilarListsMaxItems ? kDefaultSimilarItems : 0;
+  return std::min(requested, n_items - 1);
+}
+
+NeighbourLists similar_item_lists(const float* Y, const float* norms, int64_t n, int f, int64_t length, int threads,
+                                  const CancelToken& cancel) {
+  NeighbourLists out;
+  length = std::min(length, n - 1);
+  if (length <= 0 || f <= 0) return out;
+  // A task scores q_block items against all n; its score matrix (q_block x n floats) is
+  // at most ~16 MB. Rows go through the kernel r_block at a time, so they stay in cache
+  // while every item of the task is scored against them.
+  const int64_t q_block = std::max<int64_t>(1, std::min<int64_t>(64, (int64_t(4) << 20) / n));
+  constexpr int64_t r_block = 256;
+  const int64_t tasks = (n + q_block - 1) / q_block;
+  out.indptr.resize(static_cast<size_t>(n) + 1);
+  for (int64_t i = 0; i <= n; ++i) out.indptr[i] = i * length;
+  out.indices.resize(static_cast<size_t>(n * length));
+  out.scores.resize(static_cast<size_t>(n * length));
+  parallel_for(tasks, resolve_threads(threads), cancel, [&](int64_t task, int) {
+    const int64_t q0 = task * q_block, q1 = std::min(n, q0 + q_block);
+    thread_local std::vector<float> block;
+    block.resize(static_cast<size_t>((q1 - q0) * n));
+    for (int64_t r0 = 0; r0 < n; r0 += r_block) {
+      const int64_t rows = std::min(r_block, n - r0);
+      for (int64_t q = q0; q < q1; ++q) score_rows(Y + r0 * f, rows, f, Y + q * f, block.data() + (q - q0) * n + r0);
+    }
+    std::vector<Scored> top;
+    for (int64_t q = q0; q < q1; ++q) {
+      float* s = block.data() + (q - q0) * n;
+      const float self = norms[q];
+      for (int64_t i = 0; i < n; ++i) {  // the cosine exactly as cosine_neighbours forms it
+        const float d = norms[i] * self;
+        s[i] = d > 0 ? s[i] / d : 0.0f;
+      }
+      top.clear();
+      top_k(s, n, length, [q](int64_t i) { return i == q; }, top);
+      for (int64_t e = 0; e < length; ++e) {
+        out.indices[static_cast<size_t>(q * length + e)] = top[static_cast<size_t>(e)].index;
+        out.scores[static_cast<size_t>(q * length + e)] = top[static_cast<size_t>(e)].score;
+      }
+    }
+  });
+  return out;
+}
+
+void add_similar_sections(ModelBuilder& builder, NeighbourLists&& lists) {
+  if (lists.indices.empty()) return;
+  builder.add_array(SectionTag::SimilarIndptr, lists.indptr);
+  builder.add_array(SectionTag::SimilarIndices, lists.indices);
+  builder.add_array(SectionTag::SimilarScores, lists.scores);
+  lists = NeighbourLists();
+}
+
+namespace {
+
+// A factor model's stored list of `item`, when it answers the call exactly: the first k
+// entries (k at most the list's length, or the list holds every other item); with a
+// filter, the first k allowed entries, if the list holds k of them or every other item.
+// Returns false when the caller must score.
+bool similar_from_list(const ModelView& model, int64_t item, int64_t k, const ItemFilter* filter,
+                       std::vector<Scored>& out) {
+  const int64_t* indptr = model.section_as<int64_t>(SectionTag::SimilarIndptr);
+  if (!indptr) return false;
+  const int32_t* indices = model.section_as<int32_t>(SectionTag::SimilarIndices);
+  const float* scores = model.section_as<float>(SectionTag::SimilarScores);
+  const int64_t b = indptr[item], e = indptr[item + 1];
+  const bool complete = e - b >= model.n_items() - 1;
+  out.clear();
+  for (int64_t p = b; p < e && static_cast<int64_t>(out.size()) < k; ++p)
+    if (!filter || filter->allows(indices[p])) out.push_back(Scored{scores[p], indices[p]});
+  if (static_cast<int64_t>(out.size()) >= k || complete) return true;
+  out.clear();
+  return false;
+}
+
+}  // namespace
+
 int64_t similar_items(const ModelView& model, int64_t item, int64_t k, std::vector<Scored>& out,
                       const ItemFilter* filter) {
   check_serving_call(model, ServingCall::SimilarItems);
@@ -489,6 +569,7 @@ int64_t similar_items(const ModelView& model, int64_t item, int64_t k, std::vect
   if (!model.item_factors() || !norms)
     fail(ErrorKind::NotSupported,
          std::string("similar_items needs item factors; this model is ") + model_kind_name(model.kind()));
+  if (similar_from_list(model, item, k, filter, out)) return static_cast<int64_t>(out.size());
   if (!filter) return cosine_neighbours(model.item_factors(), norms, model.n_items(), model.factors(), item, k, out);
   const int f = model.factors();
   const float* Y = model.item_factors();

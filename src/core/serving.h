@@ -10,6 +10,8 @@
 
 namespace recsys {
 
+struct NeighbourLists;  // knn.h
+
 // The serving calls of the SQL API, for check_serving_call.
 enum class ServingCall { Recommend, RecommendAll, SimilarItems, SimilarUsers, Score, UserFactors, ItemFactors,
                          RankingMetrics };
@@ -86,6 +88,22 @@ int64_t similar_users(const ModelView& model, int64_t user, int64_t k, std::vect
 // The model's score of one (user, item) pair (the same number recommend ranks by; for
 // item_knn, 0 when none of the user's items lists the item as a neighbour).
 float score_pair(const ModelView& model, int64_t user, int64_t item);
+
+// Stored similar-item lists of factor models (SectionTag::Similar*).
+// Entries per item: `requested` (-1: the default, kDefaultSimilarItems when the catalogue
+// has at most kSimilarListsMaxItems items, else 0; building costs n_items^2 x factors),
+// at most n_items - 1; 0 without factors.
+constexpr int64_t kDefaultSimilarItems = 100;
+constexpr int64_t kSimilarListsMaxItems = 100000;
+int64_t similar_list_length(int64_t requested, int64_t n_items, int factors);
+// Each item's `length` most similar items, exactly what similar_items returns by scoring
+// (same scores, to the bit, same order): the cosine of every pair is computed with the
+// serving kernel, a block of rows (kept in cache) against a block of items per task.
+// Threads and cancellation as parallel_for.
+NeighbourLists similar_item_lists(const float* Y, const float* norms, int64_t n, int f, int64_t length, int threads,
+                                  const CancelToken& cancel);
+// Adds the lists as the three Similar* sections (nothing for an empty CSR).
+void add_similar_sections(ModelBuilder& builder, NeighbourLists&& lists);
 
 // Fills norms[i] = ||factors row i||.
 std::vector<float> row_norms(const float* factors, int64_t rows, int factors_count);

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "knn.h"
 #include "options.h"
 #include "serving.h"
 
@@ -261,6 +262,7 @@ AlsTrainingOptions parse_als_options(const OptionList& options) {
   o.als.seed = static_cast<uint64_t>(r.get_int("seed", 42, 0, (int64_t(1) << 53)));
   o.als.init_scale = static_cast<float>(r.get_double("init_scale", 0.01, 1e-9, 100));
   o.als.compute_loss = r.get_bool("calculate_loss", true);
+  o.similar_items = r.get_int("similar_items", -1, 0, 100000);
   o.store_seen = r.get_bool("store_seen", true);
   o.verbose = r.get_bool("verbose", false);
   o.threads = static_cast<int>(r.get_int("threads", 0, 0, 1024));
@@ -344,6 +346,7 @@ void build_als_model(TrainingState& state, const AlsTrainingOptions& options, in
                        ", \"regularization\": " + json_number(p.regularization) +
                        ", \"alpha\": " + json_number(p.alpha) + ", \"cg_steps\": " + std::to_string(p.cg_steps) +
                        ", \"seed\": " + std::to_string(p.seed) + ", \"init_scale\": " + json_number(p.init_scale) +
+                       ", \"similar_items\": " + std::to_string(similar_list_length(options.similar_items, ni, f)) +
                        ", \"store_seen\": " + (options.store_seen ? "true" : "false") +
                        ", \"rows\": " + std::to_string(rows_in) +
                        ", \"rows_skipped\": " + std::to_string(state.rows_skipped) +
@@ -351,8 +354,15 @@ void build_als_model(TrainingState& state, const AlsTrainingOptions& options, in
   builder->add(SectionTag::Params, std::vector<uint8_t>(params.begin(), params.end()));
   builder->add(SectionTag::UserKeys, state.users.dictionary_bytes(user_order));
   builder->add(SectionTag::ItemKeys, state.items.dictionary_bytes(item_order));
+  const std::vector<float> item_norms = row_norms(Y.data(), ni, f);
+  const int64_t similar = similar_list_length(options.similar_items, ni, f);
+  const auto t_similar = std::chrono::steady_clock::now();
+  add_similar_sections(*builder, similar_item_lists(Y.data(), item_norms.data(), ni, f, similar, threads, cancel));
+  if (options.verbose && similar > 0)
+    log_line("train_als: similar-item lists (" + std::to_string(similar) + " per item) in " +
+             std::to_string(seconds_since(t_similar)) + " s");
   builder->add(SectionTag::UserNorms, to_bytes(row_norms(X.data(), nu, f)));
-  builder->add(SectionTag::ItemNorms, to_bytes(row_norms(Y.data(), ni, f)));
+  builder->add(SectionTag::ItemNorms, to_bytes(item_norms));
   builder->add(SectionTag::UserFactors, to_bytes(X));
   X = {};
   builder->add(SectionTag::ItemFactors, to_bytes(Y));

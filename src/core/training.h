@@ -160,6 +160,7 @@ void check_trained_model(const uint8_t* bytes, uint64_t size, const char* traine
 
 struct AlsTrainingOptions {
   AlsParams als;
+  int64_t similar_items = -1;  // stored similar-item lists per item (-1: similar_list_length's default)
   bool store_seen = true;
   bool verbose = false;
   int threads = 0;  // 0 = the caller's default

@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "knn.h"
 #include "model_format.h"
 #include "parallel.h"
 #include "serving.h"
@@ -262,6 +263,17 @@ int serve(const char* path, int threads) {
   const recsys::ModelView m = recsys::ModelView::open(bytes, size);
   const int64_t nu = m.n_users(), ni = m.n_items();
   const int fac = m.factors();
+  // The same model with its stored similar-item lists hidden (their section tags moved
+  // out of the known range), so similar_items scores every item: the yardstick the
+  // lists are measured against (and what a model trained with similar_items 0 does).
+  std::vector<uint64_t> scored_storage = storage;
+  uint8_t* scored_bytes = reinterpret_cast<uint8_t*>(scored_storage.data());
+  auto* table = reinterpret_cast<recsys::SectionEntry*>(scored_bytes + sizeof(recsys::ModelHeader));
+  for (uint32_t s = 0; s < m.header->n_sections; ++s)
+    if (table[s].tag >= uint32_t(recsys::SectionTag::SimilarIndptr) &&
+        table[s].tag <= uint32_t(recsys::SectionTag::SimilarScores))
+      table[s].tag += 1000;
+  const recsys::ModelView scored = recsys::ModelView::open(scored_bytes, size);
   std::vector<recsys::Scored> out;
   Rng rng(7);
   const int calls = 3000;
@@ -290,11 +302,39 @@ int serve(const char* path, int threads) {
   for (int c = 0; c < calls; ++c) {
     const int64_t i = static_cast<int64_t>(rng.below(ni));
     const double t0 = now_seconds();
-    recsys::similar_items(m, i, 10, out);
+    recsys::similar_items(scored, i, 10, out);
     t[c] = now_seconds() - t0;
   }
   std::printf("core_similar_p50_ms %.4f\ncore_similar_p99_ms %.4f\ncore_similar_mean_ms %.4f\n",
               1e3 * percentile(t, 0.5), 1e3 * percentile(t, 0.99), 1e3 * mean(t));
+  // similar_items as served: the stored list (when the model has one).
+  const bool has_lists = m.section(recsys::SectionTag::SimilarIndptr) != nullptr;
+  for (int c = 0; c < calls; ++c) {
+    const int64_t i = static_cast<int64_t>(rng.below(ni));
+    const double t0 = now_seconds();
+    recsys::similar_items(m, i, 10, out);
+    t[c] = now_seconds() - t0;
+  }
+  std::printf("core_similar_lists %d\ncore_similar_list_p50_ms %.5f\ncore_similar_list_mean_ms %.5f\n",
+              has_lists ? 1 : 0, 1e3 * percentile(t, 0.5), 1e3 * mean(t));
+  // Building the lists (what training adds at its end), 100 per item, on the threads given.
+  {
+    const int64_t length = recsys::similar_list_length(-1, ni, fac);
+    const std::vector<float> norms = recsys::row_norms(m.item_factors(), ni, fac);
+    recsys::CancelToken never;
+    const double t0 = now_seconds();
+    const recsys::NeighbourLists lists =
+        recsys::similar_item_lists(m.item_factors(), norms.data(), ni, fac, length, threads, never);
+    std::printf("core_similar_build_s %.3f\ncore_similar_build_length %lld\n", now_seconds() - t0,
+                static_cast<long long>(length));
+    // The built lists must be what the model stores (the same function at training).
+    const int64_t* ip = m.section_as<int64_t>(recsys::SectionTag::SimilarIndptr);
+    const int32_t* ix = m.section_as<int32_t>(recsys::SectionTag::SimilarIndices);
+    const int64_t built = static_cast<int64_t>(lists.indices.size());
+    int64_t differ = ip && ip[ni] == built ? 0 : -1;  // -1: no lists stored, or of another length
+    for (int64_t k = 0; differ >= 0 && k < built; ++k) differ += ix[k] != lists.indices[k];
+    std::printf("core_similar_build_differ %lld\n", static_cast<long long>(differ));
+  }
   // The same calls with the CPU caches flushed before each (64 MB written in between), as
   // when other work runs between requests: the cost of reading the factors from memory.
   {
@@ -307,7 +347,7 @@ int serve(const char* path, int threads) {
     for (int c = 0; c < cold_calls; ++c) {
       flush(c);
       double t0 = now_seconds();
-      recsys::similar_items(m, static_cast<int64_t>(rng.below(ni)), 10, out);
+      recsys::similar_items(scored, static_cast<int64_t>(rng.below(ni)), 10, out);
       ts[c] = now_seconds() - t0;
       flush(c);
       const int64_t u = static_cast<int64_t>(rng.below(nu));

@@ -12,6 +12,8 @@
 
 #include "als.h"
 #include "fold_in.h"
+#include "keys.h"
+#include "knn.h"
 #include "model_bytes.h"
 #include "model_format.h"
 #include "serving.h"
@@ -30,7 +32,8 @@ struct Built {
 
 // A factor model (ALS, or biased MF with item biases) with Gaussian factors, the seen
 // items of every user, popularity sections, and the rating range / mean of MF.
-Built random_model(ModelKind kind, int64_t users, int64_t items, int f, uint64_t seed) {
+// With similar > 0, the model also stores that many similar items per item.
+Built random_model(ModelKind kind, int64_t users, int64_t items, int f, uint64_t seed, int64_t similar = 0) {
   Built out;
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> g(0.0f, 0.5f);
@@ -76,6 +79,9 @@ Built random_model(ModelKind kind, int64_t users, int64_t items, int f, uint64_t
   b.add_array(SectionTag::ItemPopularity, pop);
   b.add_array(SectionTag::PopularOrder, popularity_order(pop));
   b.add(SectionTag::UserItems, std::move(csr));
+  CancelToken never;
+  add_similar_sections(b, similar_item_lists(out.item_factors.data(), row_norms(out.item_factors.data(), items, f).data(),
+                                             items, f, similar, 2, never));
   out.model = write_model(b);
   return out;
 }
@@ -359,4 +365,142 @@ TEST(Explain, AlsContributionsSumToTheScore) {
     EXPECT_NEAR(sum, total, 1e-9);
     EXPECT_NEAR(sum, score, 1e-4 * std::max(1.0, std::fabs(score)));
   }
+}
+
+// ---------------------------------------------------------------- stored similar-item lists
+
+// The lists are what similar_items computes by scoring every item: the same items, the
+// same order, the same score bits, for any thread count.
+TEST(SimilarLists, AreTheScoredTopNToTheBit) {
+  for (int f : {5, 12, 64}) {
+    const int64_t n = 230;  // not a multiple of the row block or of 4
+    Built plain = random_model(ModelKind::ImplicitAls, 10, n, f, 40 + f);
+    const ModelView v = plain.model.view();
+    const float* norms = v.section_as<float>(SectionTag::ItemNorms);
+    CancelToken never;
+    for (int64_t length : {1, 17, 229, 500}) {
+      const NeighbourLists one = similar_item_lists(v.item_factors(), norms, n, f, length, 1, never);
+      const NeighbourLists two = similar_item_lists(v.item_factors(), norms, n, f, length, 2, never);
+      EXPECT_EQ(one.indptr, two.indptr);
+      EXPECT_EQ(one.indices, two.indices);
+      EXPECT_EQ(one.scores, two.scores);
+      const int64_t per = std::min<int64_t>(length, n - 1);
+      ASSERT_EQ(one.indptr.back(), n * per);
+      std::vector<Scored> want;
+      for (int64_t i = 0; i < n; ++i) {
+        similar_items(v, i, per, want);
+        ASSERT_EQ(one.indptr[i + 1] - one.indptr[i], per);
+        std::vector<Scored> got;
+        for (int64_t p = one.indptr[i]; p < one.indptr[i + 1]; ++p) got.push_back(Scored{one.scores[p], one.indices[p]});
+        expect_same(got, want, "stored list");
+      }
+    }
+  }
+}
+
+// similar_items on a model with lists equals the model without them for every item, k
+// below, at and above the list's length, with include / exclude / both filters (the
+// list is filtered, and scoring takes over when it runs out).
+TEST(SimilarLists, ServeExactlyWhatScoringGives) {
+  for (ModelKind kind : {ModelKind::ImplicitAls, ModelKind::BiasedMf}) {
+    for (int64_t length : {3, 20, 299}) {
+      const int64_t n = 300;
+      Built with = random_model(kind, 10, n, 12, 77, length);
+      Built without = random_model(kind, 10, n, 12, 77);
+      ASSERT_NE(with.model.view().section(SectionTag::SimilarIndptr), nullptr);
+      ASSERT_EQ(without.model.view().section(SectionTag::SimilarIndptr), nullptr);
+      std::mt19937_64 rng(length);
+      std::vector<Scored> a, b;
+      for (int64_t item = 0; item < n; item += 7) {
+        for (int64_t k : {int64_t(1), length - 1, length, length + 1, int64_t(500)}) {
+          if (k <= 0) continue;
+          similar_items(with.model.view(), item, k, a);
+          similar_items(without.model.view(), item, k, b);
+          expect_same(a, b, "unfiltered");
+          for (int mode = 1; mode <= 3; ++mode) {
+            const ItemFilter filter = random_filter(rng, n, mode);
+            similar_items(with.model.view(), item, k, a, &filter);
+            similar_items(without.model.view(), item, k, b, &filter);
+            expect_same(a, b, "filtered");
+          }
+        }
+      }
+    }
+  }
+}
+
+// The call reads the stored list (an altered entry shows up), and the default length
+// follows the catalogue size.
+TEST(SimilarLists, AreReadAndSizedByTheCatalogue) {
+  Built b = random_model(ModelKind::ImplicitAls, 5, 50, 8, 3, 10);
+  const ModelView v = b.model.view();
+  int32_t* indices = const_cast<int32_t*>(v.section_as<int32_t>(SectionTag::SimilarIndices));
+  std::vector<Scored> out;
+  similar_items(v, 0, 1, out);
+  ASSERT_EQ(out.size(), 1u);
+  const int32_t stored = out[0].index;
+  indices[0] = stored == 1 ? 2 : 1;  // what scoring could not give
+  similar_items(v, 0, 1, out);
+  EXPECT_EQ(out[0].index, indices[0]);
+  similar_items(v, 0, 11, out);  // beyond the list: scored, so the true first item again
+  EXPECT_EQ(out[0].index, stored);
+
+  EXPECT_EQ(similar_list_length(-1, 1000, 64), kDefaultSimilarItems);
+  EXPECT_EQ(similar_list_length(-1, 40, 64), 39);
+  EXPECT_EQ(similar_list_length(-1, kSimilarListsMaxItems + 1, 64), 0);
+  EXPECT_EQ(similar_list_length(500, kSimilarListsMaxItems + 1, 64), 500);
+  EXPECT_EQ(similar_list_length(7, 1000, 0), 0);  // no factors, no cosine
+  EXPECT_EQ(similar_list_length(0, 1000, 64), 0);
+  EXPECT_EQ(similar_list_length(-1, 1, 64), 0);
+}
+
+TEST(SimilarLists, ACancelledBuildThrows) {
+  Built b = random_model(ModelKind::ImplicitAls, 5, 400, 8, 3);
+  const ModelView v = b.model.view();
+  CancelToken cancelled;
+  cancelled.cancel();
+  try {
+    similar_item_lists(v.item_factors(), v.section_as<float>(SectionTag::ItemNorms), 400, 8, 10, 2, cancelled);
+    FAIL() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Cancelled);
+  }
+}
+
+// The reader refuses lists that list an item beside itself, out of order, or of the
+// wrong size.
+TEST(SimilarLists, MalformedListsAreRejected) {
+  const int64_t n = 4;
+  auto build = [&](std::vector<int64_t> indptr, std::vector<int32_t> idx, std::vector<float> sc) {
+    Built base = random_model(ModelKind::ImplicitAls, 3, n, 4, 9);
+    const ModelView v = base.model.view();
+    ModelBuilder b;
+    b.header = *v.header;
+    for (SectionTag t : {SectionTag::UserFactors, SectionTag::ItemFactors, SectionTag::UserNorms, SectionTag::ItemNorms,
+                         SectionTag::ItemPopularity, SectionTag::PopularOrder, SectionTag::UserItems}) {
+      uint64_t len = 0;
+      const uint8_t* p = v.section(t, &len);
+      b.add(t, std::vector<uint8_t>(p, p + len));
+    }
+    for (auto [tag, count] : {std::pair{SectionTag::UserKeys, 3}, std::pair{SectionTag::ItemKeys, int(n)}}) {
+      KeyInterner keys(KeyKind::Int);
+      for (int i = 0; i < count; ++i) keys.intern_int(i);
+      b.add(tag, keys.dictionary_bytes(keys.sorted_order()));
+    }
+    NeighbourLists l{std::move(indptr), std::move(idx), std::move(sc)};
+    add_similar_sections(b, std::move(l));
+    Model m = write_model(b);
+    try {
+      validate_model(m.data(), m.size);
+      return std::string();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+  };
+  EXPECT_EQ(build({0, 1, 2, 3, 4}, {1, 0, 3, 2}, {0.5f, 0.5f, 0.1f, 0.1f}), "");
+  EXPECT_NE(build({0, 1, 2, 3, 4}, {0, 0, 3, 2}, {0.5f, 0.5f, 0.1f, 0.1f}).find("own neighbour"), std::string::npos);
+  EXPECT_NE(build({0, 2, 2, 3, 4}, {2, 1, 3, 2}, {0.1f, 0.5f, 0.1f, 0.1f}).find("sorted"), std::string::npos);
+  EXPECT_NE(build({0, 1, 2, 3, 4}, {1, 0, 3, 9}, {0.5f, 0.5f, 0.1f, 0.1f}).find("range"), std::string::npos);
+  EXPECT_NE(build({0, 1, 2, 3}, {1, 0, 3}, {0.5f, 0.5f, 0.1f}).find("size"), std::string::npos);
+  EXPECT_NE(build({0, 1, 2, 3, 4}, {1, 0, 3, 2}, {0.5f, NAN, 0.1f, 0.1f}).find("non-finite"), std::string::npos);
 }

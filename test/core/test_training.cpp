@@ -436,9 +436,10 @@ TEST(TrainingPipeline, VerboseLogsProgress) {
   std::vector<std::string> lines;
   recsys::CancelToken cancel;
   recsys::build_als_model(*st, o, 1, cancel, [&](const std::string& l) { lines.push_back(l); });
-  ASSERT_EQ(lines.size(), 5u);  // one summary line + one per iteration
+  ASSERT_EQ(lines.size(), 6u);  // one summary line, one per iteration, the similar-item lists
   EXPECT_NE(lines[0].find("rows"), std::string::npos) << lines[0];
   EXPECT_NE(lines[4].find("iteration 4/4"), std::string::npos) << lines[4];
+  EXPECT_NE(lines[5].find("similar-item lists"), std::string::npos) << lines[5];
 }
 
 // ---------------------------------------------------------------- serialize / deserialize
