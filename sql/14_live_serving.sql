@@ -153,6 +153,23 @@ EXECUTE sim(1, '{0,1,2}');
 SELECT (SELECT array_agg(item_id) FROM als, allowed a, recsys.recommend(als.model, -5, 3, include => a.inc))
      = (SELECT array_agg(item_id) FROM (SELECT item_id FROM als, allowed a, recsys.recommend(als.model, -5, 60) r WHERE r.item_id = ANY (a.inc) LIMIT 3) t) AS cold_start_filtered;
 
+-- The filters' index lists are kept per call site (keyed by the array's bytes): one call
+-- site given a different array on every row, the same array on every row, and the two
+-- alternating, answers each row as a fresh call would.
+CREATE TABLE per_row AS SELECT u, ARRAY(SELECT x FROM generate_series(u % 7, 59, 3 + u % 4) x) AS inc,
+  CASE WHEN u % 2 = 0 THEN ARRAY[0, 1, 2, 3, 4, 5] ELSE ARRAY(SELECT x FROM generate_series(u % 5, 59, 2) x) END AS exc
+FROM generate_series(1, 40) u;
+SELECT count(*) AS users,
+       count(*) FILTER (WHERE got_inc = want_inc) AS include_same, count(*) FILTER (WHERE got_exc = want_exc) AS exclude_same
+FROM (SELECT p.u,
+        (SELECT array_agg(item_id ORDER BY score DESC, item_id) FROM recsys.recommend(als.model, p.u, 4, include => p.inc)) AS got_inc,
+        (SELECT array_agg(item_id ORDER BY score DESC, item_id) FROM (SELECT item_id, score FROM recsys.recommend(als.model, p.u, 60)
+           WHERE item_id = ANY (p.inc) ORDER BY score DESC, item_id LIMIT 4) t) AS want_inc,
+        (SELECT array_agg(item_id ORDER BY score DESC, item_id) FROM recsys.similar_items(als.model, p.u, 4, exclude => p.exc)) AS got_exc,
+        (SELECT array_agg(item_id ORDER BY score DESC, item_id) FROM (SELECT item_id, score FROM recsys.similar_items(als.model, p.u, 60)
+           WHERE item_id <> ALL (p.exc) ORDER BY score DESC, item_id LIMIT 4) t) AS want_exc
+      FROM als, per_row p) s;
+
 -- Errors.
 SELECT r.* FROM als, recsys.recommend_for_items(als.model, ARRAY[1, 2], ARRAY[1.0], 5) r;
 SELECT r.* FROM als, recsys.recommend_for_items(als.model, ARRAY[1, 2], ARRAY[1.0, 'Infinity'], 5) r;

@@ -75,8 +75,17 @@ void als_system(const ModelView& model, const double* gram, double alpha, double
     }
     t[r] = w > 0 ? 1.0 + c1 : 0.0;
   }
-  A.noalias() += S.transpose() * S;
+  A.selfadjointView<Eigen::Lower>().rankUpdate(S.transpose());  // the lower triangle: all the solve reads
   b.noalias() = H.transpose() * t;
+}
+
+// Solves A x = b for the user's system (only its lower triangle is filled): Cholesky,
+// positive definite whenever lambda > 0 or the history spans the factors; otherwise the
+// pivoted LDLT, whose non-finite solution the callers refuse.
+Eigen::VectorXd solve_system(const RowMatrixD& A, const Eigen::VectorXd& b) {
+  Eigen::LLT<RowMatrixD, Eigen::Lower> llt(A);
+  if (llt.info() == Eigen::Success) return llt.solve(b);
+  return Eigen::LDLT<RowMatrixD, Eigen::Lower>(A).solve(b);
 }
 
 }  // namespace
@@ -108,8 +117,7 @@ void als_fold_in(const ModelView& model, const double* gram, double alpha, doubl
   RowMatrixD A;
   Eigen::VectorXd b;
   als_system(model, gram, alpha, lambda, hist, A, b);
-  Eigen::LDLT<RowMatrixD> ldlt(A);
-  Eigen::VectorXd sol = ldlt.solve(b);
+  const Eigen::VectorXd sol = solve_system(A, b);
   for (int j = 0; j < f; ++j) {
     if (!std::isfinite(sol[j]))
       fail(ErrorKind::DataException, "fold-in: the user's system is singular (regularization 0?)");
@@ -176,11 +184,10 @@ double als_explain(const ModelView& model, const double* gram, double alpha, dou
   RowMatrixD A;
   Eigen::VectorXd b;
   als_system(model, gram, alpha, lambda, hist, A, b);
-  Eigen::LDLT<RowMatrixD> ldlt(A);
   const float* Y = model.item_factors();
   Eigen::VectorXd yi(f);
   for (int j = 0; j < f; ++j) yi[j] = Y[item * f + j];
-  const Eigen::VectorXd v = ldlt.solve(yi);  // A symmetric: y_item . A^-1 y_j = (A^-1 y_item) . y_j
+  const Eigen::VectorXd v = solve_system(A, yi);  // A symmetric: y_item . A^-1 y_j = (A^-1 y_item) . y_j
   double total = 0;
   for (const auto& [j, w] : hist) {
     if (!(w > 0)) continue;

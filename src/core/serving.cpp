@@ -423,10 +423,10 @@ int64_t apply_filter(std::vector<Scored>& list, int64_t k, const ItemFilter* fil
 }
 
 void ItemFilter::finish() {
-  std::sort(include.begin(), include.end());
-  include.erase(std::unique(include.begin(), include.end()), include.end());
-  std::sort(exclude.begin(), exclude.end());
-  exclude.erase(std::unique(exclude.begin(), exclude.end()), exclude.end());
+  for (std::vector<int32_t>* v : {&include, &exclude}) {
+    if (!std::is_sorted(v->begin(), v->end())) std::sort(v->begin(), v->end());  // a memoized list already is
+    v->erase(std::unique(v->begin(), v->end()), v->end());
+  }
 }
 
 bool ItemFilter::allows(int32_t item) const {

@@ -119,27 +119,21 @@ const double* gram_for(const ModelView& m, LiveBuffers* buf) {
 
 // The model's fold-in parameters, as training used them (float options widened). They
 // are read from the parameters section once per model and call site: kept in fn_extra
-// (the function's memory context) under the model's fingerprint.
-struct ParamsMemo {
-  uint64_t fingerprint;
-  double alpha;
-  double lambda;
-};
-
+// (CallSiteMemo) under the model's fingerprint.
 void als_params(FunctionCallInfo fcinfo, const ModelView& m, double* alpha, double* lambda) {
-  ParamsMemo* memo = static_cast<ParamsMemo*>(fcinfo->flinfo->fn_extra);
-  if (memo != nullptr && memo->fingerprint == m.header->fingerprint) {
+  CallSiteMemo* memo = call_site_memo(fcinfo);
+  if (memo != nullptr && memo->params_fingerprint == m.header->fingerprint && memo->params_fingerprint != 0) {
     *alpha = memo->alpha;
     *lambda = memo->lambda;
     return;
   }
   *alpha = static_cast<float>(model_param(m, "alpha", 1.0));
   *lambda = static_cast<float>(model_param(m, "regularization", 0.01));
-  if (memo == nullptr) {
-    memo = static_cast<ParamsMemo*>(MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(ParamsMemo)));
-    fcinfo->flinfo->fn_extra = memo;
+  if (memo != nullptr) {
+    memo->params_fingerprint = m.header->fingerprint;
+    memo->alpha = *alpha;
+    memo->lambda = *lambda;
   }
-  *memo = ParamsMemo{m.header->fingerprint, *alpha, *lambda};
 }
 
 recsys::MfFoldParams mf_params(const ModelView& m) {
@@ -192,7 +186,7 @@ Datum recsys_recommend_for_items(PG_FUNCTION_ARGS) {
   };
   const bool exclude_given = opt_bool(k_arg + 1, 1) == 1;
   LiveBuffers* buf = context_owned<LiveBuffers>(CurrentMemoryContext);
-  read_item_filter(fcinfo, k_arg + 2, k_arg + 3, m.item_keys(), m.header->item_type_oid, &buf->filter);
+  read_item_filter(fcinfo, k_arg + 2, k_arg + 3, m, m.item_keys(), m.header->item_type_oid, &buf->filter);
   const int cold = opt_bool(k_arg + 4, -1);
   (void)read_history(fcinfo, fn, 1, weighted ? 2 : -1, m, buf);
   const ModelKind kind = m.kind();

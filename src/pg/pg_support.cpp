@@ -527,10 +527,58 @@ ArrayType* array_arg(FunctionCallInfo fcinfo, int arg, const char* what) {
   return PG_GETARG_ARRAYTYPE_P(arg);
 }
 
-void read_item_filter(FunctionCallInfo fcinfo, int include_arg, int exclude_arg, const recsys::KeyDictionary& items,
-                      Oid model_item_type, recsys::ItemFilter* filter) {
+CallSiteMemo* call_site_memo(FunctionCallInfo fcinfo) {
+  if (fcinfo->flinfo == nullptr) return nullptr;
+  if (fcinfo->flinfo->fn_extra == nullptr)
+    fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallSiteMemo));
+  return static_cast<CallSiteMemo*>(fcinfo->flinfo->fn_extra);
+}
+
+namespace {
+
+// The bytes that identify an array argument's value: an inline value's own bytes
+// (compressed or not), else (a TOAST pointer, an expanded array a PL/pgSQL variable may
+// still change) the detoasted value's.
+struct ArgKey {
+  const char* bytes;
+  Size length;
+};
+ArgKey arg_key(FunctionCallInfo fcinfo, int arg) {
+  struct varlena* raw = reinterpret_cast<struct varlena*>(DatumGetPointer(PG_GETARG_DATUM(arg)));
+  if (VARATT_IS_EXTERNAL(raw)) raw = pg_detoast_datum(raw);
+  return ArgKey{reinterpret_cast<const char*>(raw), VARSIZE_ANY(raw)};
+}
+
+}  // namespace
+
+void read_item_filter(FunctionCallInfo fcinfo, int include_arg, int exclude_arg, const recsys::ModelView& model,
+                      const recsys::KeyDictionary& items, Oid model_item_type, recsys::ItemFilter* filter) {
+  CallSiteMemo* memo = call_site_memo(fcinfo);
+  const uint64_t fingerprint = model.header->fingerprint;
+  const int64_t n_items = model.n_items();
   for (int pass = 0; pass < 2; ++pass) {
     const int arg = pass == 0 ? include_arg : exclude_arg;
+    if (arg < 0 || arg >= PG_NARGS() || PG_ARGISNULL(arg)) continue;
+    ArgKey key{nullptr, 0};
+    // Memoized only for a value of an array type (an untyped literal is a cstring, and
+    // anything else is array_arg's error).
+    const Oid arg_type = get_fn_expr_argtype(fcinfo->flinfo, arg);
+    const bool memoize =
+        memo != nullptr && arg_type != InvalidOid && get_element_type(getBaseType(arg_type)) != InvalidOid;
+    if (memoize) {
+      key = arg_key(fcinfo, arg);
+      const CallSiteMemo::FilterSide& m = memo->filter[pass];
+      if (m.set && m.fingerprint == fingerprint && m.model_base == model.base && m.key_bytes == key.length &&
+          std::memcmp(m.key, key.bytes, key.length) == 0 &&
+          (m.n_items == 0 || (m.items[0] >= 0 && m.items[m.n_items - 1] < n_items))) {  // sorted: the ends bound all
+        recsys_guard([&] {
+          std::vector<int32_t>& dst = pass == 0 ? filter->include : filter->exclude;
+          dst.assign(m.items, m.items + m.n_items);
+          if (pass == 0) filter->has_include = true;
+        });
+        continue;
+      }
+    }
     ArrayType* arr = array_arg(fcinfo, arg, pass == 0 ? "include" : "exclude");
     if (arr == nullptr) continue;
     Oid elem = ARR_ELEMTYPE(arr);
@@ -553,11 +601,29 @@ void read_item_filter(FunctionCallInfo fcinfo, int include_arg, int exclude_arg,
     int known = 0;
     for (int i = 0; i < n; ++i)
       if (index[i] >= 0) found[known++] = static_cast<int32_t>(index[i]);
+    std::sort(found, found + known);
+    known = static_cast<int>(std::unique(found, found + known) - found);
     recsys_guard([&] {
       std::vector<int32_t>& dst = pass == 0 ? filter->include : filter->exclude;
       dst.assign(found, found + known);
       if (pass == 0) filter->has_include = true;
     });
+    if (memoize) {  // replaces the side's entry (its old memory goes with the context)
+      CallSiteMemo::FilterSide& m = memo->filter[pass];
+      MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+      if (m.key) pfree(m.key);
+      if (m.items) pfree(m.items);
+      m = CallSiteMemo::FilterSide{};
+      m.key = static_cast<char*>(MemoryContextAlloc(mcxt, key.length));
+      std::memcpy(m.key, key.bytes, key.length);
+      m.items = static_cast<int32_t*>(MemoryContextAlloc(mcxt, sizeof(int32_t) * (known > 0 ? known : 1)));
+      std::memcpy(m.items, found, sizeof(int32_t) * known);
+      m.key_bytes = key.length;
+      m.n_items = known;
+      m.fingerprint = fingerprint;
+      m.model_base = model.base;
+      m.set = true;
+    }
   }
   recsys_guard([&] { filter->finish(); });
 }

@@ -83,11 +83,35 @@ void lookup_keys(const recsys::KeyDictionary& dict, const Datum* elems, const bo
 // naming `what`.
 ArrayType* array_arg(FunctionCallInfo fcinfo, int arg, const char* what);
 
+// Per call site memory (fn_extra, in the function's memory context), zeroed on first use;
+// null when the call has no FmgrInfo. Everything in it is keyed by what it was computed
+// from, so a stale entry is recomputed, never used.
+struct CallSiteMemo {
+  // The model's fold-in parameters (live.cpp), under the model's fingerprint.
+  uint64_t params_fingerprint;
+  double alpha;
+  double lambda;
+  // The include (0) and exclude (1) arrays as item indices (sorted, unique), under the
+  // model's fingerprint and the argument's bytes.
+  struct FilterSide {
+    bool set;
+    uint64_t fingerprint;
+    const uint8_t* model_base;  // and the model's address: both must match
+    Size key_bytes;
+    char* key;
+    int32_t* items;
+    int n_items;
+  } filter[2];
+};
+CallSiteMemo* call_site_memo(FunctionCallInfo fcinfo);
+
 // Reads the include / exclude arrays of a serving call (argument numbers, -1 = none;
 // NULL arrays, NULL elements and IDs unknown to the model are ignored) into `filter`.
-// An array whose element type cannot hold the model's item IDs is an error.
-void read_item_filter(FunctionCallInfo fcinfo, int include_arg, int exclude_arg, const recsys::KeyDictionary& items,
-                      Oid model_item_type, recsys::ItemFilter* filter);
+// An array whose element type cannot hold the model's item IDs is an error. The index
+// lists are memoized per call site (CallSiteMemo), so a LATERAL call passing the same
+// array for every row (an ARRAY(SELECT ...) evaluated once) looks its IDs up once.
+void read_item_filter(FunctionCallInfo fcinfo, int include_arg, int exclude_arg, const recsys::ModelView& model,
+                      const recsys::KeyDictionary& items, Oid model_item_type, recsys::ItemFilter* filter);
 
 // The model argument fully detoasted into the current context (no cache): for output
 // functions that read the whole value once.

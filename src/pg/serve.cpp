@@ -98,7 +98,7 @@ Datum recsys_recommend(PG_FUNCTION_ARGS) {
   int64_t user = lookup_key(m.user_keys(), PG_GETARG_DATUM(1), user_type);
   const recsys::ItemOrder* order = user >= 0 ? cached_item_order(m) : nullptr;
   recsys::ItemFilter* filter = context_owned<recsys::ItemFilter>(CurrentMemoryContext);
-  if (filters >= 0) read_item_filter(fcinfo, filters, filters + 1, m.item_keys(), m.header->item_type_oid, filter);
+  if (filters >= 0) read_item_filter(fcinfo, filters, filters + 1, m, m.item_keys(), m.header->item_type_oid, filter);
   const recsys::ItemFilter* f = filter->active() ? filter : nullptr;
   std::vector<Scored>& results = call_results();
   int64_t n = 0;
@@ -137,7 +137,7 @@ Datum recsys_similar_items(PG_FUNCTION_ARGS) {
   int64_t item = lookup_key(m.item_keys(), PG_GETARG_DATUM(1), type);
   if (item < 0) unknown_id("item", PG_GETARG_DATUM(1), type);
   recsys::ItemFilter* filter = context_owned<recsys::ItemFilter>(CurrentMemoryContext);
-  if (PG_NARGS() >= 5) read_item_filter(fcinfo, 3, 4, m.item_keys(), m.header->item_type_oid, filter);
+  if (PG_NARGS() >= 5) read_item_filter(fcinfo, 3, 4, m, m.item_keys(), m.header->item_type_oid, filter);
   std::vector<Scored>& results = call_results();
   int64_t n = 0;
   recsys_guard([&] { n = recsys::similar_items(m, item, k, results, filter->active() ? filter : nullptr); });
@@ -329,7 +329,7 @@ Datum recsys_recommend_all(PG_FUNCTION_ARGS) {
     });
   }
   recsys::ItemFilter* filter = context_owned<recsys::ItemFilter>(CurrentMemoryContext);
-  if (include_arg >= 0) read_item_filter(fcinfo, include_arg, include_arg + 1, ikeys, m.header->item_type_oid, filter);
+  if (include_arg >= 0) read_item_filter(fcinfo, include_arg, include_arg + 1, m, ikeys, m.header->item_type_oid, filter);
   const recsys::ItemFilter* item_filter = filter->active() ? filter : nullptr;
   TupleDesc desc;
   Tuplestorestate* store = begin_materialized_srf(fcinfo, &desc);
