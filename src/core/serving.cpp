@@ -289,6 +289,63 @@ bool in_sorted(const int32_t* begin, const int32_t* end, int32_t i) {
   return begin != end && std::binary_search(begin, end, i);
 }
 
+// An include list against the pruned order: its items marked in a bitmap over positions
+// and visited in decreasing-norm order, a few rows gathered per kernel call, stopping
+// once the k-th best score beats ||x|| times the next item's norm. The same list (and
+// bits) as scoring every included item.
+template <class Skip>
+int64_t recommend_included_pruned(const ModelView& model, const ItemOrder& order, const float* x, int64_t k,
+                                  Skip skip, const ItemFilter& filter, std::vector<Scored>& out) {
+  constexpr size_t kChunk = 8;
+  const int64_t n = model.n_items();
+  const int f = model.factors();
+  const float* bias = order.bias.empty() ? nullptr : order.bias.data();
+  const float xnorm = extended_norm(x, f, bias ? 1.0 : 0.0) * rounding_slack(f);
+  const int32_t* ex0 = filter.exclude.data();
+  const int32_t* ex1 = ex0 + filter.exclude.size();
+  thread_local std::vector<uint64_t> marked;
+  thread_local RunningTopK top;
+  thread_local std::vector<float> rows;
+  marked.assign(static_cast<size_t>((n + 63) / 64), 0);
+  for (int32_t i : filter.include)
+    if (!in_sorted(ex0, ex1, i)) {
+      const int64_t p = order.position[i];
+      marked[static_cast<size_t>(p >> 6)] |= uint64_t(1) << (p & 63);
+    }
+  top.reset(std::min(k, n));
+  rows.resize(kChunk * static_cast<size_t>(std::max(f, 1)));
+  int64_t pos[kChunk];
+  size_t m = 0;
+  float s[kChunk];
+  auto flush = [&] {
+    if (m == 0) return;
+    score_rows(rows.data(), static_cast<int64_t>(m), f, x, s);
+    for (size_t c = 0; c < m; ++c) top.offer(bias ? s[c] + bias[pos[c]] : s[c], order.item[pos[c]]);
+    m = 0;
+  };
+  const float* Y = model.item_factors();
+  for (size_t w = 0; w < marked.size(); ++w) {
+    for (uint64_t bits = marked[w]; bits != 0; bits &= bits - 1) {
+      const int64_t p = static_cast<int64_t>(w * 64) + __builtin_ctzll(bits);
+      if (top.threshold() > xnorm * order.bound[p]) {  // nothing from here on can enter
+        flush();
+        if (top.threshold() > xnorm * order.bound[p]) goto done;
+      }
+      const int32_t item = order.item[p];
+      if (skip(item)) continue;
+      const float* row = order.factors.empty() ? Y + int64_t(item) * f : order.factors.data() + p * f;
+      if (f > 0) std::memcpy(rows.data() + m * f, row, sizeof(float) * f);
+      pos[m++] = p;
+      if (m == kChunk) flush();
+    }
+  }
+  flush();
+done:
+  out.assign(top.heap.begin(), top.heap.end());
+  std::sort(out.begin(), out.end(), ranks_before);
+  return static_cast<int64_t>(out.size());
+}
+
 // Factor models: the top-k of x . y_i (+ b_i) over the items skip() lets through; with an
 // include list only its items are scored (each by the same kernel: the same bits).
 template <class Skip>
@@ -299,6 +356,8 @@ int64_t recommend_vector_impl(const ModelView& model, const float* x, int64_t k,
   const int f = model.factors();
   const float* bias = model.section_as<float>(SectionTag::ItemBias);
   auto refused = [&](int32_t i) { return skip(i) || (filter && !filter->allows(i)); };
+  if (filter && filter->has_include && k > 0 && order_fits(model, order))
+    return recommend_included_pruned(model, *order, x, k, skip, *filter, out);
   if (filter && filter->has_include) {
     // The allowed rows gathered a block at a time and scored in one kernel call (a row's
     // score has the same bits in any grouping).
