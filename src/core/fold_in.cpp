@@ -12,6 +12,9 @@ namespace recsys {
 namespace {
 
 using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+// The user's f x f system: symmetric, so the storage order is free; column-major is the
+// one Eigen's Cholesky is fastest on.
+using SystemMatrix = Eigen::MatrixXd;
 
 // (item, weight) pairs sorted by item, duplicates merged: summed (average = false) or
 // averaged; pairs whose merged weight is 0 are dropped when drop_zero.
@@ -50,7 +53,7 @@ void require_item_factors(const ModelView& model, const char* what) {
 
 // The user's ALS system A (f x f) and right-hand side b, in double.
 void als_system(const ModelView& model, const double* gram, double alpha, double lambda,
-                const std::vector<std::pair<int32_t, double>>& hist, RowMatrixD& A, Eigen::VectorXd& b) {
+                const std::vector<std::pair<int32_t, double>>& hist, SystemMatrix& A, Eigen::VectorXd& b) {
   const int f = model.factors();
   const float* Y = model.item_factors();
   std::vector<double> local;
@@ -58,7 +61,7 @@ void als_system(const ModelView& model, const double* gram, double alpha, double
     local = item_gram(Y, model.n_items(), f);
     gram = local.data();
   }
-  A = Eigen::Map<const RowMatrixD>(gram, f, f);
+  A = Eigen::Map<const SystemMatrix>(gram, f, f);  // symmetric
   for (int j = 0; j < f; ++j) A(j, j) += lambda;
   // sum_i (c_i - 1) y_i y_i^T as one product S^T S, rows s_i = sqrt(c_i - 1) y_i, and
   // b = sum_i c_i p_i y_i = H^T t.
@@ -82,10 +85,10 @@ void als_system(const ModelView& model, const double* gram, double alpha, double
 // Solves A x = b for the user's system (only its lower triangle is filled): Cholesky,
 // positive definite whenever lambda > 0 or the history spans the factors; otherwise the
 // pivoted LDLT, whose non-finite solution the callers refuse.
-Eigen::VectorXd solve_system(const RowMatrixD& A, const Eigen::VectorXd& b) {
-  Eigen::LLT<RowMatrixD, Eigen::Lower> llt(A);
+Eigen::VectorXd solve_system(const SystemMatrix& A, const Eigen::VectorXd& b) {
+  Eigen::LLT<SystemMatrix, Eigen::Lower> llt(A);
   if (llt.info() == Eigen::Success) return llt.solve(b);
-  return Eigen::LDLT<RowMatrixD, Eigen::Lower>(A).solve(b);
+  return Eigen::LDLT<SystemMatrix, Eigen::Lower>(A).solve(b);
 }
 
 }  // namespace
@@ -114,7 +117,7 @@ void als_fold_in(const ModelView& model, const double* gram, double alpha, doubl
   const auto hist = merged(model, h, false, true, 1.0);
   for (int j = 0; j < f; ++j) x[j] = 0.0f;
   if (hist.empty() || f == 0) return;
-  RowMatrixD A;
+  SystemMatrix A;
   Eigen::VectorXd b;
   als_system(model, gram, alpha, lambda, hist, A, b);
   const Eigen::VectorXd sol = solve_system(A, b);
@@ -181,7 +184,7 @@ double als_explain(const ModelView& model, const double* gram, double alpha, dou
   if (item < 0 || item >= model.n_items()) fail(ErrorKind::InvalidParameter, "explain: item index out of range");
   const auto hist = merged(model, h, false, true, 1.0);
   if (hist.empty() || f == 0) return 0.0;
-  RowMatrixD A;
+  SystemMatrix A;
   Eigen::VectorXd b;
   als_system(model, gram, alpha, lambda, hist, A, b);
   const float* Y = model.item_factors();
