@@ -170,6 +170,18 @@ FROM (SELECT p.u,
            WHERE item_id <> ALL (p.exc) ORDER BY score DESC, item_id LIMIT 4) t) AS want_exc
       FROM als, per_row p) s;
 
+-- The same with arrays stored out of line (TOAST pointers as keys): every row's own array.
+CREATE TABLE toasted (u int, inc int[]);
+ALTER TABLE toasted ALTER COLUMN inc SET STORAGE EXTERNAL;
+INSERT INTO toasted SELECT u, ARRAY(SELECT (x * (u + 3)) % 997 FROM generate_series(1, 700) x) FROM generate_series(1, 30) u;
+SELECT pg_relation_size(reltoastrelid) > 0 AS stored_out_of_line FROM pg_class WHERE oid = 'toasted'::regclass;
+SELECT count(*) AS users, count(*) FILTER (WHERE got = want) AS include_same
+FROM (SELECT t.u,
+        (SELECT array_agg(item_id ORDER BY score DESC, item_id) FROM recsys.recommend(als.model, t.u, 3, include => t.inc)) AS got,
+        (SELECT array_agg(item_id ORDER BY score DESC, item_id) FROM (SELECT item_id, score FROM recsys.recommend(als.model, t.u, 60)
+           WHERE item_id = ANY (t.inc) ORDER BY score DESC, item_id LIMIT 3) x) AS want
+      FROM als, toasted t) s;
+
 -- Errors.
 SELECT r.* FROM als, recsys.recommend_for_items(als.model, ARRAY[1, 2], ARRAY[1.0], 5) r;
 SELECT r.* FROM als, recsys.recommend_for_items(als.model, ARRAY[1, 2], ARRAY[1.0, 'Infinity'], 5) r;

@@ -537,15 +537,17 @@ CallSiteMemo* call_site_memo(FunctionCallInfo fcinfo) {
 namespace {
 
 // The bytes that identify an array argument's value: an inline value's own bytes
-// (compressed or not), else (a TOAST pointer, an expanded array a PL/pgSQL variable may
-// still change) the detoasted value's.
+// (compressed or not); a TOAST pointer's (on-disk TOAST values are immutable: the model
+// cache keys models the same way), so a value stored in a table is not fetched again;
+// else (an expanded array a PL/pgSQL variable may still change, an indirect pointer) the
+// detoasted value's.
 struct ArgKey {
   const char* bytes;
   Size length;
 };
 ArgKey arg_key(FunctionCallInfo fcinfo, int arg) {
   struct varlena* raw = reinterpret_cast<struct varlena*>(DatumGetPointer(PG_GETARG_DATUM(arg)));
-  if (VARATT_IS_EXTERNAL(raw)) raw = pg_detoast_datum(raw);
+  if (VARATT_IS_EXTERNAL(raw) && !VARATT_IS_EXTERNAL_ONDISK(raw)) raw = pg_detoast_datum(raw);
   return ArgKey{reinterpret_cast<const char*>(raw), VARSIZE_ANY(raw)};
 }
 
