@@ -396,6 +396,33 @@ record batch "core recommend_batch, exhaustive-equivalent GFLOP/s" "$(core core_
   "$(calc "$(core core_batch_gflops) / $GB")" ""
 
 # ---------------------------------------------------------------------------------
+# Hybrid cold start (issue 13): 1,000,000 interactions on 10,000 items, each item with 20
+# features (tags from a vocabulary of 2,000); the last 1,000 items have no interactions
+# (feature-only). train_als with its defaults on the rows, then train_hybrid_items on
+# that model and the metadata of every item; statement time and the backend's peak
+# memory (each in a fresh session) against train_als'.
+say "hybrid"
+q "CREATE TABLE hy_rows AS SELECT (g % 20000) AS user_id, floor(9000 * power(random(), 2))::int AS item_id FROM generate_series(1, 1000000) g;
+   CREATE TABLE hy_items AS SELECT i AS item_id, jsonb_build_object('tags', ARRAY(SELECT 't' || ((i * 31 + j * 97 + (i / 100) * j) % 2000) FROM generate_series(1, 20) j)) AS features
+   FROM generate_series(0, 9999) i" >/dev/null
+hy_run() {  # SQL target -> "ms hwm_kb" of a fresh session
+  psql -X -q -t -A -v ON_ERROR_STOP=1 <<SQL | awk 'NR == 1 {ms = $1} /^VmHWM/ {hwm = $2} END {print ms, hwm}'
+$SETTINGS
+SELECT bench_ms(\$q\$CREATE TABLE $2 AS $1\$q\$);
+SELECT pg_read_file('/proc/self/status');
+SQL
+}
+read -r HY_ALS_MS HY_ALS_KB < <(hy_run "SELECT recsys.train_als(user_id, item_id) AS model FROM hy_rows" hy_als)
+read -r HY_MS HY_KB < <(hy_run "SELECT recsys.train_hybrid_items((SELECT model FROM hy_als), item_id, features) AS model FROM hy_items" hy_model)
+HY_COLD=$(q "SELECT recsys.model_info(model)->'hybrid'->>'feature_only_items' FROM hy_model")
+record hybrid "train_hybrid_items, 10,000 items x 20 features" "$(calc "$HY_MS / 1000")" s "train_als, 1M rows" \
+  "$(calc "$HY_ALS_MS / 1000")" "$(calc "$HY_MS / $HY_ALS_MS")" ""
+record hybrid "peak backend memory, train_hybrid_items" "$(calc "$HY_KB / 1024")" MB "train_als, 1M rows" \
+  "$(calc "$HY_ALS_KB / 1024")" "$(calc "$HY_KB / $HY_ALS_KB")" ""
+record hybrid "feature-only items given factors" "${HY_COLD:-0}" items "" "" "" ""
+q "DROP TABLE hy_rows, hy_items, hy_als, hy_model" >/dev/null
+
+# ---------------------------------------------------------------------------------
 # Growth: training time and latency against data size.
 say "growth"
 echo "rows,users,items,pairs,train_statement_s,seconds_per_iteration,recommend_p50_ms,recommend_p99_ms" >"$OUT/growth.csv"
