@@ -1,5 +1,6 @@
 #include "hybrid.h"
 
+#include <Eigen/Cholesky>
 #include <Eigen/IterativeLinearSolvers>
 #include <Eigen/Sparse>
 #include <cmath>
@@ -148,14 +149,23 @@ MappedSide map_side(const ModelView& base, const ContentState& meta, HybridSide 
     A.makeCompressed();
     const Eigen::MatrixXd B = Xw.transpose() * R;
     cancel.check();
-    Eigen::ConjugateGradient<SpMat, Eigen::Lower | Eigen::Upper> cg;
-    cg.setTolerance(1e-10);
-    cg.setMaxIterations(static_cast<Eigen::Index>(std::min<int64_t>(4 * nf + 100, 100000)));
-    cg.compute(A);
-    for (int c = 0; c < f; ++c) {
-      cancel.check();
-      W.col(c) = cg.solve(B.col(c));
-      cg_iterations = std::max(cg_iterations, static_cast<int>(cg.iterations()));
+    if (nf <= o.dense_max_features) {
+      // Up to a few thousand features the normal matrix (nf x nf doubles, 72 MB at 3,000)
+      // is small enough to factor densely: one Cholesky serves every factor column.
+      const Eigen::MatrixXd dense = Eigen::MatrixXd(A);
+      Eigen::LLT<Eigen::MatrixXd> llt(dense);
+      if (llt.info() != Eigen::Success) fail(ErrorKind::DataException, fn + ": the mapping is singular; raise \"lambda\"");
+      W = llt.solve(B);
+    } else {
+      Eigen::ConjugateGradient<SpMat, Eigen::Lower | Eigen::Upper> cg;
+      cg.setTolerance(1e-10);
+      cg.setMaxIterations(static_cast<Eigen::Index>(std::min<int64_t>(4 * nf + 100, 100000)));
+      cg.compute(A);
+      for (int c = 0; c < f; ++c) {
+        cancel.check();
+        W.col(c) = cg.solve(B.col(c));
+        cg_iterations = std::max(cg_iterations, static_cast<int>(cg.iterations()));
+      }
     }
     const Eigen::MatrixXd E = Xw * W - R;
     fit_rmse = std::sqrt(E.squaredNorm() / static_cast<double>(nw * f));

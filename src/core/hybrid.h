@@ -41,6 +41,9 @@ struct HybridOptions {
   double lambda = 1.0;      // ridge penalty
   bool verbose = false;
   int threads = 0;
+  // Up to this many features the ridge system is factored densely (Cholesky), beyond it
+  // is solved by conjugate gradients; not an option (tests compare the two).
+  int64_t dense_max_features = 3000;
 };
 // Reads {"lambda", "weights", "text_fields", "sublinear_tf", "min_df", "verbose",
 // "threads"}; throws InvalidParameter naming the bad option.

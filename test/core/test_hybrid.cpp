@@ -93,6 +93,43 @@ TEST(Hybrid, NewItemsLandAmongTheirGroup) {
   }
 }
 
+// The dense (Cholesky) and the iterative (CG) ridge solves give the same mapping, on
+// more features than items (group tags plus many unique ones).
+TEST(Hybrid, DenseAndIterativeRidgeSolvesAgree) {
+  const recsys_test::Model als = planted_als();
+  recsys::ContentState meta(recsys::KeyKind::Text, 25);
+  for (int n = 0; n < 10; ++n)
+    for (const char* g : {"a", "b"}) {
+      const std::string id = g + std::to_string(n);
+      const uint32_t i = meta.items.intern_bytes(reinterpret_cast<const uint8_t*>(id.data()), id.size());
+      meta.add_token(i, "group", *g == 'a' ? "A" : "B");
+      for (int t = 0; t < 30; ++t) meta.add_token(i, "tag", id + "-" + std::to_string(t) + "-" + std::to_string(t % 3));
+      meta.add_token(i, "shared", "s" + std::to_string(n % 4));
+    }
+  for (const char* id : {"a-new", "b-new"}) {
+    const uint32_t i = meta.items.intern_bytes(reinterpret_cast<const uint8_t*>(id), std::strlen(id));
+    meta.add_token(i, "group", id[0] == 'a' ? "A" : "B");
+    meta.add_token(i, "shared", "s1");
+  }
+  recsys::CancelToken cancel;
+  recsys::HybridOptions dense, iterative;
+  iterative.dense_max_features = 0;
+  const recsys_test::Model a = recsys_test::write_model(*recsys::build_hybrid_model(
+      als.view(), meta, recsys::HybridSide::Items, dense, cancel, [](const std::string&) {}));
+  const recsys_test::Model b = recsys_test::write_model(*recsys::build_hybrid_model(
+      als.view(), meta, recsys::HybridSide::Items, iterative, cancel, [](const std::string&) {}));
+  const recsys::ModelView va = a.view(), vb = b.view();
+  ASSERT_EQ(va.n_items(), vb.n_items());
+  double num = 0, den = 0;
+  for (int64_t k = 0; k < va.n_items() * 8; ++k) {
+    const double d = double(va.item_factors()[k]) - vb.item_factors()[k];
+    num += d * d;
+    den += double(va.item_factors()[k]) * va.item_factors()[k];
+  }
+  EXPECT_LT(std::sqrt(num / den), 1e-5);
+  EXPECT_GT(den, 0);
+}
+
 TEST(Hybrid, RejectsHostileFlags) {
   const recsys_test::Model als = planted_als();
   recsys::ContentState meta(recsys::KeyKind::Text, 25);
