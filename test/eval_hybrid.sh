@@ -13,6 +13,13 @@ DATA=${1:?usage: eval_hybrid.sh ML100K_DIR}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 iconv -f latin1 -t utf-8 "$DATA/u.item" | awk -F'|' '{g=""; split("unknown action adventure animation children comedy crime documentary drama fantasy noir horror musical mystery romance scifi thriller war western", n, " "); for (i=6;i<=24;i++) if ($i==1) g=g (g==""?"":",") n[i-5]; y=substr($3,8,4); print $1 "\t{" g "}\t" (y==""?"\\N":y)}' > "$TMP/items.tsv"
+FOLD_LOAD=""
+for k in 1 2 3 4 5; do
+  for part in base test; do
+    FOLD_LOAD+="\\copy folds (user_id, item_id, rating, ts) FROM '$DATA/u$k.$part'"$'\n'
+    FOLD_LOAD+="UPDATE folds SET fold = $k, part = '$part' WHERE fold IS NULL;"$'\n'
+  done
+done
 psql -X -q -v ON_ERROR_STOP=1 <<SQL
 DROP DATABASE IF EXISTS eval_hybrid;
 CREATE DATABASE eval_hybrid;
@@ -81,26 +88,7 @@ SELECT method, count(*) AS users, round(avg(dcg / idcg), 4) AS "NDCG@10", round(
   FROM (SELECT DISTINCT user_id FROM utest) u, (VALUES ('hybrid'), ('popularity')) m(method)) s GROUP BY method ORDER BY 3 DESC;
 -- Warm: the official random splits, ALS tuned on a grid, the hybrid on the tuned model.
 CREATE TABLE folds (fold int, part text, user_id int, item_id int, rating int, ts bigint);
-\copy folds (user_id, item_id, rating, ts) FROM '$DATA/u1.base'
-UPDATE folds SET fold = 1, part = 'base' WHERE fold IS NULL;
-\copy folds (user_id, item_id, rating, ts) FROM '$DATA/u1.test'
-UPDATE folds SET fold = 1, part = 'test' WHERE fold IS NULL;
-\copy folds (user_id, item_id, rating, ts) FROM '$DATA/u2.base'
-UPDATE folds SET fold = 2, part = 'base' WHERE fold IS NULL;
-\copy folds (user_id, item_id, rating, ts) FROM '$DATA/u2.test'
-UPDATE folds SET fold = 2, part = 'test' WHERE fold IS NULL;
-\copy folds (user_id, item_id, rating, ts) FROM '$DATA/u3.base'
-UPDATE folds SET fold = 3, part = 'base' WHERE fold IS NULL;
-\copy folds (user_id, item_id, rating, ts) FROM '$DATA/u3.test'
-UPDATE folds SET fold = 3, part = 'test' WHERE fold IS NULL;
-\copy folds (user_id, item_id, rating, ts) FROM '$DATA/u4.base'
-UPDATE folds SET fold = 4, part = 'base' WHERE fold IS NULL;
-\copy folds (user_id, item_id, rating, ts) FROM '$DATA/u4.test'
-UPDATE folds SET fold = 4, part = 'test' WHERE fold IS NULL;
-\copy folds (user_id, item_id, rating, ts) FROM '$DATA/u5.base'
-UPDATE folds SET fold = 5, part = 'base' WHERE fold IS NULL;
-\copy folds (user_id, item_id, rating, ts) FROM '$DATA/u5.test'
-UPDATE folds SET fold = 5, part = 'test' WHERE fold IS NULL;
+$FOLD_LOAD
 CREATE TABLE grid AS SELECT jsonb_build_object('factors', f, 'regularization', r, 'alpha', a, 'iterations', 15, 'seed', 1) AS opts
   FROM unnest(ARRAY[32, 64, 128]) f, unnest(ARRAY[0.1, 5, 50]) r, unnest(ARRAY[1, 5]) a;
 CREATE TABLE wmodels AS SELECT fold, opts, recsys.train_als(user_id, item_id, opts) AS model
