@@ -1867,3 +1867,11 @@ AS $tunew$
 $tunew$;
 COMMENT ON FUNCTION @extschema@.tune(text, text, jsonb, text, double precision, bigint, jsonb) IS
   'Grid search in one call: scores every setting of grid (an array of option objects, or an object of arrays) on a validation split carved from the query''s rows by split_hash(seed, user, item), then trains the final model with the best setting on all of them; returns the model, the setting, its score and every setting''s scores (results, best first)';
+
+-- Defaults chosen by cross-validation over several data sets (issue 15): the comments name them.
+COMMENT ON AGGREGATE @extschema@.train_als("any", "any", double precision, jsonb) IS
+  'Implicit-feedback ALS (Hu, Koren & Volinsky 2008) with a conjugate-gradient solve; options (defaults): factors (64), iterations (15), regularization (20), alpha (1), cg_steps (3), seed (42), init_scale, store_seen, calculate_loss, verbose, threads';
+COMMENT ON AGGREGATE @extschema@.train_mf("any", "any", double precision, jsonb) IS
+  'Biased matrix factorization for explicit ratings (mu + b_u + b_i + p_u.q_i) by deterministic parallel SGD; options (defaults): factors (64), epochs (50), learning_rate (0.05), bias_learning_rate, lr_schedule, lr_decay, reg_bias (0.02), reg_factors (1.2), reg_exponent (0.5), init_scale, seed, holdout_fraction, patience, blocks, store_seen, verbose, threads';
+COMMENT ON AGGREGATE @extschema@.train_item_knn("any", "any", double precision, jsonb) IS
+  'Item-kNN: each item''s top-N neighbours by co-occurrence similarity (recommend sums the similarities to the user''s items); options (defaults): similarity (bm25; or cosine, tfidf), k1 (1.2), b (0.75), shrinkage (10), min_support (1), neighbours (200), binary, store_seen, verbose, threads';

@@ -130,7 +130,7 @@ CREATE AGGREGATE @extschema@.train_als("user" "any", item "any", options jsonb) 
   FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
   SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE @extschema@.train_als("any", "any", double precision, jsonb) IS
-  'Implicit-feedback ALS (Hu, Koren & Volinsky 2008) with a conjugate-gradient solve; options: factors, iterations, regularization, alpha, cg_steps, seed, init_scale, store_seen, calculate_loss, verbose, threads';
+  'Implicit-feedback ALS (Hu, Koren & Volinsky 2008) with a conjugate-gradient solve; options (defaults): factors (64), iterations (15), regularization (20), alpha (1), cg_steps (3), seed (42), init_scale, store_seen, calculate_loss, verbose, threads';
 
 -- ---------------------------------------------------------------------------------
 -- Serving.
@@ -296,7 +296,7 @@ CREATE AGGREGATE @extschema@.train_mf("user" "any", item "any", rating double pr
   FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
   SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE @extschema@.train_mf("any", "any", double precision, jsonb) IS
-  'Biased matrix factorization for explicit ratings (mu + b_u + b_i + p_u.q_i) by deterministic parallel SGD; options: factors, epochs, learning_rate, bias_learning_rate, lr_schedule, lr_decay, reg_bias, reg_factors, init_scale, seed, holdout_fraction, patience, blocks, store_seen, verbose, threads';
+  'Biased matrix factorization for explicit ratings (mu + b_u + b_i + p_u.q_i) by deterministic parallel SGD; options (defaults): factors (64), epochs (50), learning_rate (0.05), bias_learning_rate, lr_schedule, lr_decay, reg_bias (0.02), reg_factors (1.2), reg_exponent (0.5), init_scale, seed, holdout_fraction, patience, blocks, store_seen, verbose, threads';
 
 CREATE FUNCTION recsys_internal.baseline_trans(internal, "any", "any", double precision) RETURNS internal
   AS 'MODULE_PATHNAME', 'recsys_baseline_trans' LANGUAGE C PARALLEL SAFE;
@@ -370,7 +370,7 @@ CREATE AGGREGATE @extschema@.train_item_knn("user" "any", item "any", options js
   FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
   SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE @extschema@.train_item_knn("any", "any", double precision, jsonb) IS
-  'Item-kNN: each item''s top-N neighbours by co-occurrence similarity (recommend sums the similarities to the user''s items); options: similarity (cosine|tfidf|bm25), k1, b, shrinkage, min_support, neighbours, binary, store_seen, verbose, threads';
+  'Item-kNN: each item''s top-N neighbours by co-occurrence similarity (recommend sums the similarities to the user''s items); options (defaults): similarity (bm25; or cosine, tfidf), k1 (1.2), b (0.75), shrinkage (10), min_support (1), neighbours (200), binary, store_seen, verbose, threads';
 
 CREATE FUNCTION @extschema@.predict(model @extschema@.model, user_id "any", item_id "any") RETURNS double precision
   AS 'MODULE_PATHNAME', 'recsys_predict' LANGUAGE C STABLE STRICT PARALLEL SAFE;

@@ -17,7 +17,10 @@
 # what "within x % of the best of the grid" means); the defaults are chosen as the
 # setting whose worst ratio to the per-set best is highest, and must be within 3 % of the
 # best on every set.
-#   bash test/eval_defaults.sh [path/to/ml-100k] [als,item_knn,mf]
+#   bash test/eval_defaults.sh [path/to/ml-100k] [als,item_knn,mf,popularity]
+# (ALS_FACTORS, ALS_REGS, ALS_ALPHAS, ALS_FINE_REGS, ALS_FINE_ALPHAS, MF_FACTORS, MF_REGS override
+# the grids below.)
+# EVAL_CSV=file also writes the summary (every setting on every set) as CSV.
 # Run with the PostgreSQL to test first in PATH (its pg_config finds the install), after
 # make (the generator links the core objects).
 set -euo pipefail
@@ -25,7 +28,16 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DATA=${1:-$ROOT/../shared/data/ml-100k}
 [ -f "$DATA/u1.base" ] || [ -n "${1:-}" ] || DATA=$ROOT/../../shared/data/ml-100k  # from a worktree
 [ -f "$DATA/u1.base" ] || { echo "no $DATA/u1.base" >&2; exit 1; }
-ALGOS=${2:-als,item_knn,mf}
+ALGOS=${2:-als,item_knn,mf,popularity}
+# The grids (comma-separated values; every combination is trained).
+# ALS: a coarse grid and a finer one around the optimum of the real data sets.
+ALS_FACTORS=${ALS_FACTORS:-64, 128}
+ALS_REGS=${ALS_REGS:-1, 5, 10, 20, 50, 100}
+ALS_ALPHAS=${ALS_ALPHAS:-1, 2, 5, 10}
+ALS_FINE_REGS=${ALS_FINE_REGS:-15, 20, 30, 40}
+ALS_FINE_ALPHAS=${ALS_FINE_ALPHAS:-0.5, 1, 2}
+MF_FACTORS=${MF_FACTORS:-32, 64, 128}
+MF_REGS=${MF_REGS:-0.3, 0.6, 0.9, 1.0, 1.1, 1.2, 1.5}
 cd "$ROOT"
 ls src/core/*.o >/dev/null 2>&1 || { echo "run make first (the generator links src/core/*.o)" >&2; exit 1; }
 source test/pg_cluster.sh
@@ -69,12 +81,16 @@ CREATE TABLE views(view text, ds text, min_r float8);
 INSERT INTO views VALUES ('ml100k_pos4', 'ml100k', 4), ('ml100k_all', 'ml100k', 0), ('ml100k_ua', 'ml100k_ua', 4),
   ('gen1m', 'gen1m', 0), ('gen300k', 'gen300k', 0);
 CREATE TABLE configs(id serial, algo text, label text, o jsonb);
-$(has als && cat <<'G'
+$(has popularity && echo "INSERT INTO configs(algo, label, o) VALUES ('popularity', 'default', NULL);")
+$(has als && cat <<G
 INSERT INTO configs(algo, label, o) VALUES ('als', 'default', NULL);
 INSERT INTO configs(algo, label, o)
   SELECT 'als', format('factors=%s reg=%s alpha=%s', f, r, a),
          jsonb_build_object('factors', f, 'regularization', r, 'alpha', a)
-  FROM unnest(ARRAY[64, 128]) f, unnest(ARRAY[1, 5, 10, 20, 50, 100]) r, unnest(ARRAY[1, 2, 5, 10]) a;
+  FROM unnest(ARRAY[$ALS_FACTORS]) f,
+       (SELECT r, a FROM unnest(ARRAY[$ALS_REGS]::float8[]) r, unnest(ARRAY[$ALS_ALPHAS]::float8[]) a
+        UNION SELECT r, a FROM unnest(ARRAY[$ALS_FINE_REGS]::float8[]) r, unnest(ARRAY[$ALS_FINE_ALPHAS]::float8[]) a) g
+  ORDER BY f, r, a;
 G
 )
 $(has item_knn && cat <<'G'
@@ -85,12 +101,12 @@ INSERT INTO configs(algo, label, o)
   FROM unnest(ARRAY['cosine', 'bm25', 'tfidf']) s, unnest(ARRAY[50, 100, 200, 400]) n, unnest(ARRAY[0, 10]) sh;
 G
 )
-$(has mf && cat <<'G'
+$(has mf && cat <<G
 INSERT INTO configs(algo, label, o) VALUES ('mf', 'default', NULL);
 INSERT INTO configs(algo, label, o)
   SELECT 'mf', format('factors=%s reg_factors=%s reg_exponent=%s', f, r, e),
          jsonb_build_object('factors', f, 'reg_factors', r, 'reg_exponent', e)
-  FROM unnest(ARRAY[32, 64, 128]) f, unnest(ARRAY[0.3, 0.6, 0.9, 1.2, 1.5]) r, unnest(ARRAY[0.5]) e;
+  FROM unnest(ARRAY[$MF_FACTORS]) f, unnest(ARRAY[$MF_REGS]) r, unnest(ARRAY[0.5]) e;
 G
 )
 \timing on
@@ -100,28 +116,31 @@ CREATE TABLE rmodels AS
          CASE c.algo
            WHEN 'als' THEN coalesce(recsys.train_als(b.u, b.i, 1.0::float8, coalesce(c.o, '{}')) FILTER (WHERE c.algo = 'als' AND c.o IS NOT NULL),
                                     recsys.train_als(b.u, b.i) FILTER (WHERE c.algo = 'als' AND c.o IS NULL))
+           WHEN 'popularity' THEN recsys.train_popularity(b.u, b.i) FILTER (WHERE c.algo = 'popularity')
            WHEN 'item_knn' THEN coalesce(recsys.train_item_knn(b.u, b.i, 1.0::float8, coalesce(c.o, '{}')) FILTER (WHERE c.algo = 'item_knn' AND c.o IS NOT NULL),
                                          recsys.train_item_knn(b.u, b.i) FILTER (WHERE c.algo = 'item_knn' AND c.o IS NULL))
          END AS model
   FROM configs c, views v, dat b
-  WHERE c.algo IN ('als', 'item_knn') AND b.ds = v.ds AND b.part = 'base' AND b.r >= v.min_r
+  WHERE c.algo IN ('als', 'item_knn', 'popularity') AND b.ds = v.ds AND b.part = 'base' AND b.r >= v.min_r
   GROUP BY c.id, c.algo, v.view, b.fold;
 CREATE TABLE rscores AS
-  SELECT m.id, m.view, m.fold,
-         (recsys.ranking_metrics(m.model, t.u, t.i, '{"k": 10}')->>'ndcg')::float8 AS score,
-         (recsys.ranking_metrics(m.model, t.u, t.i, '{"k": 20}')->>'recall')::float8 AS score2
-  FROM rmodels m JOIN views v USING (view) JOIN dat t ON t.ds = v.ds AND t.fold = m.fold AND t.part = 'test' AND t.r >= v.min_r
-  GROUP BY m.id, m.view, m.fold;
--- Rating models (train_mf): lower RMSE is better.
+  SELECT m.id, m.view, m.fold, (s.k10->>'ndcg')::float8 AS score, (s.k20->>'recall')::float8 AS score2
+  FROM rmodels m JOIN views v USING (view),
+       LATERAL (SELECT recsys.ranking_metrics(m.model, t.u, t.i, '{"k": 10}') AS k10,
+                       recsys.ranking_metrics(m.model, t.u, t.i, '{"k": 20}') AS k20
+                FROM dat t WHERE t.ds = v.ds AND t.fold = m.fold AND t.part = 'test' AND t.r >= v.min_r) s;
+-- Rating models (train_mf): lower RMSE is better. (Models are stored first: a model
+-- computed inside the scoring query would be copied into every row of its sort.)
+CREATE TABLE mmodels AS
+  SELECT c.id, b.ds, b.fold,
+         coalesce(recsys.train_mf(b.u, b.i, b.r, coalesce(c.o, '{}')) FILTER (WHERE c.o IS NOT NULL),
+                  recsys.train_mf(b.u, b.i, b.r) FILTER (WHERE c.o IS NULL)) AS model
+  FROM configs c, dat b WHERE c.algo = 'mf' AND b.part = 'base' GROUP BY c.id, b.ds, b.fold;
 CREATE TABLE mscores AS
-  SELECT x.id, x.ds AS view, x.fold, (recsys.rating_metrics(x.model, t.u, t.i, t.r)->>'rmse')::float8 AS score,
-         (recsys.rating_metrics(x.model, t.u, t.i, t.r)->>'mae')::float8 AS score2
-  FROM (SELECT c.id, b.ds, b.fold,
-               coalesce(recsys.train_mf(b.u, b.i, b.r, coalesce(c.o, '{}')) FILTER (WHERE c.o IS NOT NULL),
-                        recsys.train_mf(b.u, b.i, b.r) FILTER (WHERE c.o IS NULL)) AS model
-        FROM configs c, dat b WHERE c.algo = 'mf' AND b.part = 'base' GROUP BY c.id, b.ds, b.fold) x
-  JOIN dat t ON t.ds = x.ds AND t.fold = x.fold AND t.part = 'test'
-  GROUP BY x.id, x.ds, x.fold, x.model;
+  SELECT x.id, x.ds AS view, x.fold, (s.m->>'rmse')::float8 AS score, (s.m->>'mae')::float8 AS score2
+  FROM mmodels x,
+       LATERAL (SELECT recsys.rating_metrics(x.model, t.u, t.i, t.r) AS m
+                FROM dat t WHERE t.ds = x.ds AND t.fold = x.fold AND t.part = 'test') s;
 \timing off
 -- quality: ratio to the best of the grid on that view, oriented so 1 is the best
 -- (NDCG / best NDCG; best RMSE / RMSE).
@@ -145,3 +164,4 @@ FROM summary d
 JOIN LATERAL (SELECT * FROM summary x WHERE x.view = d.view AND x.algo = d.algo ORDER BY quality DESC LIMIT 1) b ON true
 WHERE d.label = 'default' ORDER BY d.algo, d.view;
 SQL
+[ -z "${EVAL_CSV:-}" ] || psql -X -q -v ON_ERROR_STOP=1 -c "\\copy summary TO '$EVAL_CSV' WITH (FORMAT csv, HEADER)"
