@@ -130,7 +130,7 @@ CREATE AGGREGATE @extschema@.train_als("user" "any", item "any", options jsonb) 
   FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
   SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE @extschema@.train_als("any", "any", double precision, jsonb) IS
-  'Implicit-feedback ALS (Hu, Koren & Volinsky 2008) with a conjugate-gradient solve; options: factors, iterations, regularization, alpha, cg_steps, seed, init_scale, similar_items (similar items stored per item for similar_items; default 100 up to 100,000 items, else 0), store_seen, calculate_loss, verbose, threads';
+  'Implicit-feedback ALS (Hu, Koren & Volinsky 2008) with a conjugate-gradient solve; options (defaults): factors (64), iterations (15), regularization (20), alpha (1), cg_steps (3), seed (42), init_scale, similar_items (100 up to 100,000 items, else 0: the most similar items of every item, stored for similar_items), store_seen, calculate_loss, verbose, threads';
 
 -- ---------------------------------------------------------------------------------
 -- Serving.
@@ -296,7 +296,7 @@ CREATE AGGREGATE @extschema@.train_mf("user" "any", item "any", rating double pr
   FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
   SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE @extschema@.train_mf("any", "any", double precision, jsonb) IS
-  'Biased matrix factorization for explicit ratings (mu + b_u + b_i + p_u.q_i) by deterministic parallel SGD; options: factors, epochs, learning_rate, bias_learning_rate, lr_schedule, lr_decay, reg_bias, reg_factors, init_scale, seed, holdout_fraction, patience, blocks, similar_items (as train_als), store_seen, verbose, threads';
+  'Biased matrix factorization for explicit ratings (mu + b_u + b_i + p_u.q_i) by deterministic parallel SGD; options (defaults): factors (64), epochs (50), learning_rate (0.05), bias_learning_rate, lr_schedule, lr_decay, reg_bias (0.02), reg_factors (1.2), reg_exponent (0.5), init_scale, seed, holdout_fraction, patience, blocks, similar_items (as train_als), store_seen, verbose, threads';
 
 CREATE FUNCTION recsys_internal.baseline_trans(internal, "any", "any", double precision) RETURNS internal
   AS 'MODULE_PATHNAME', 'recsys_baseline_trans' LANGUAGE C PARALLEL SAFE;
@@ -370,7 +370,7 @@ CREATE AGGREGATE @extschema@.train_item_knn("user" "any", item "any", options js
   FINALFUNC_MODIFY = READ_WRITE, COMBINEFUNC = recsys_internal.train_combine,
   SERIALFUNC = recsys_internal.train_serialize, DESERIALFUNC = recsys_internal.train_deserialize, PARALLEL = SAFE);
 COMMENT ON AGGREGATE @extschema@.train_item_knn("any", "any", double precision, jsonb) IS
-  'Item-kNN: each item''s top-N neighbours by co-occurrence similarity (recommend sums the similarities to the user''s items); options: similarity (cosine|tfidf|bm25), k1, b, shrinkage, min_support, neighbours, binary, store_seen, verbose, threads';
+  'Item-kNN: each item''s top-N neighbours by co-occurrence similarity (recommend sums the similarities to the user''s items); options (defaults): similarity (bm25; or cosine, tfidf), k1 (1.2), b (0.75), shrinkage (10), min_support (1), neighbours (200), binary, store_seen, verbose, threads';
 
 CREATE FUNCTION @extschema@.predict(model @extschema@.model, user_id "any", item_id "any") RETURNS double precision
   AS 'MODULE_PATHNAME', 'recsys_predict' LANGUAGE C STABLE STRICT PARALLEL SAFE;
@@ -1814,3 +1814,252 @@ COMMENT ON AGGREGATE @extschema@.train_ease("any", "any", jsonb) IS
   'EASE over (user, item) rows with options (see the four-argument form)';
 COMMENT ON AGGREGATE @extschema@.train_ease("any", "any", text) IS
   'EASE over (user, item) rows with options given as text (an untyped literal); see the four-argument form';
+
+-- ---------------------------------------------------------------------------------
+-- Parameter search in one call: tune picks the best setting of a grid on a validation
+-- split carved from the training query alone, then trains the final model with it on
+-- every row of that query. Its body has a pinned search_path, as cross_validate's.
+
+CREATE FUNCTION recsys_internal.tune(query text, algorithm text, grid jsonb, metric text,
+                                     validation_fraction double precision, seed bigint, options jsonb,
+                                     caller_search_path text)
+RETURNS TABLE(model @extschema@.model, best_setting jsonb, best_score double precision, metric_name text,
+              results jsonb)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $tune$
+DECLARE
+  tmp text;
+  train_fn text;
+  rating_model boolean;
+  settings jsonb[];
+  expanded jsonb[];
+  key text;
+  vals jsonb;
+  v jsonb;
+  s jsonb;
+  idx integer;
+  mname text;
+  k integer;
+  lower_better boolean;
+  threshold double precision;
+  weight_expr text;
+  user_query text;
+  m @extschema@.model;
+  t0 timestamptz;
+  rm jsonb;
+  km jsonb;
+  sc double precision;
+  secs double precision;
+  best_idx integer;
+  best double precision;
+  rows_all jsonb := '[]';
+  n_train bigint;
+  n_valid bigint;
+  msg text;
+  state text;
+BEGIN
+  IF query IS NULL OR algorithm IS NULL OR grid IS NULL OR metric IS NULL THEN
+    RAISE EXCEPTION 'tune: query, algorithm, grid and metric must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF seed IS NULL THEN
+    RAISE EXCEPTION 'tune: seed must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+  END IF;
+  IF validation_fraction IS NULL OR NOT (validation_fraction > 0 AND validation_fraction < 1) THEN
+    RAISE EXCEPTION 'tune: validation_fraction must be between 0 and 1 (exclusive), got %', validation_fraction
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  options := coalesce(options, '{}');
+  IF jsonb_typeof(options) <> 'object' THEN
+    RAISE EXCEPTION 'tune: options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  SELECT string_agg(o, ', ') INTO msg FROM jsonb_object_keys(options) AS o
+    WHERE o NOT IN ('relevance_threshold', 'implicit_weight');
+  IF msg IS NOT NULL THEN
+    RAISE EXCEPTION 'tune: unknown option %', msg USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'Valid options: relevance_threshold, implicit_weight (the metric names k, e.g. ''ndcg@10'').';
+  END IF;
+  IF jsonb_typeof(options->'relevance_threshold') NOT IN ('number', 'null')
+     OR jsonb_typeof(options->'implicit_weight') NOT IN ('string') THEN
+    RAISE EXCEPTION 'tune: option relevance_threshold must be a number, implicit_weight a string'
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  threshold := (options->>'relevance_threshold')::double precision;
+  weight_expr := CASE coalesce(options->>'implicit_weight', 'one') WHEN 'value' THEN 'r' WHEN 'one' THEN '1' END;
+  IF weight_expr IS NULL THEN
+    RAISE EXCEPTION 'tune: option implicit_weight must be "one" or "value"' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  CASE algorithm
+    WHEN 'mf' THEN train_fn := 'train_mf'; rating_model := true;
+    WHEN 'baseline' THEN train_fn := 'train_baseline'; rating_model := true;
+    WHEN 'als' THEN train_fn := 'train_als'; rating_model := false;
+    WHEN 'popularity' THEN train_fn := 'train_popularity'; rating_model := false;
+    WHEN 'item_knn' THEN train_fn := 'train_item_knn'; rating_model := false;
+    WHEN 'ease' THEN train_fn := 'train_ease'; rating_model := false;
+    ELSE RAISE EXCEPTION 'tune: unknown algorithm "%" (use mf, baseline, als, popularity, item_knn or ease)', algorithm
+           USING ERRCODE = 'invalid_parameter_value';
+  END CASE;
+  -- The metric: ndcg@k, precision@k, recall@k, map@k (higher is better), or rmse, mae
+  -- (rating models only; lower is better).
+  metric := lower(btrim(metric));
+  IF metric IN ('rmse', 'mae') THEN
+    IF NOT rating_model THEN
+      RAISE EXCEPTION 'tune: metric % needs a rating model (mf or baseline), not %', metric, algorithm
+        USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    mname := metric; k := 10; lower_better := true;
+  ELSIF metric ~ '^(ndcg|precision|recall|map)@[0-9]{1,6}$' THEN
+    mname := split_part(metric, '@', 1); k := split_part(metric, '@', 2)::integer; lower_better := false;
+    IF k < 1 OR k > 100000 THEN
+      RAISE EXCEPTION 'tune: k of metric % must be between 1 and 100000', metric USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+  ELSE
+    RAISE EXCEPTION 'tune: unknown metric "%"', metric USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'Use ndcg@k, precision@k, recall@k or map@k (e.g. ''ndcg@10''), or rmse or mae for mf and baseline.';
+  END IF;
+  -- The grid: an array of option objects, or an object of arrays (every combination).
+  IF jsonb_typeof(grid) = 'array' THEN
+    SELECT array_agg(e ORDER BY n) INTO settings FROM jsonb_array_elements(grid) WITH ORDINALITY AS a(e, n);
+    IF settings IS NULL THEN
+      RAISE EXCEPTION 'tune: the grid is empty' USING ERRCODE = 'invalid_parameter_value',
+        HINT = 'Pass an array of option objects (''[{"factors": 32}, {"factors": 64}]'') or an object of arrays (''{"factors": [32, 64]}'').';
+    END IF;
+    FOREACH s IN ARRAY settings LOOP
+      IF jsonb_typeof(s) <> 'object' THEN
+        RAISE EXCEPTION 'tune: every element of a grid array must be a JSON object of options, got %', s
+          USING ERRCODE = 'invalid_parameter_value';
+      END IF;
+    END LOOP;
+  ELSIF jsonb_typeof(grid) = 'object' THEN
+    IF grid = '{}'::jsonb THEN
+      RAISE EXCEPTION 'tune: the grid is empty' USING ERRCODE = 'invalid_parameter_value',
+        HINT = 'Pass ''[{}]'' to score the defaults alone, or options with their values (''{"factors": [32, 64]}'').';
+    END IF;
+    settings := ARRAY['{}'::jsonb];
+    FOR key, vals IN SELECT e.key, e.value FROM jsonb_each(grid) e LOOP
+      IF jsonb_typeof(vals) <> 'array' THEN
+        vals := jsonb_build_array(vals);
+      END IF;
+      IF jsonb_array_length(vals) = 0 THEN
+        RAISE EXCEPTION 'tune: grid option "%" has no values', key USING ERRCODE = 'invalid_parameter_value';
+      END IF;
+      expanded := ARRAY[]::jsonb[];
+      FOREACH s IN ARRAY settings LOOP
+        FOR v IN SELECT e FROM jsonb_array_elements(vals) e LOOP
+          expanded := expanded || (s || jsonb_build_object(key, v));
+        END LOOP;
+      END LOOP;
+      settings := expanded;
+      IF cardinality(settings) > 10000 THEN
+        RAISE EXCEPTION 'tune: the grid has more than 10000 settings' USING ERRCODE = 'program_limit_exceeded';
+      END IF;
+    END LOOP;
+  ELSE
+    RAISE EXCEPTION 'tune: grid must be a JSON array of option objects or an object of arrays, got %', jsonb_typeof(grid)
+      USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  IF cardinality(settings) > 10000 THEN
+    RAISE EXCEPTION 'tune: the grid has more than 10000 settings' USING ERRCODE = 'program_limit_exceeded';
+  END IF;
+  -- One SELECT, nothing else; it runs once, under the caller's search_path.
+  user_query := recsys_internal.checked_select(query, 'tune');
+  tmp := format('recsys_tune_%s_%s', pg_backend_pid(), md5(clock_timestamp()::text || random()::text));
+  BEGIN
+    PERFORM set_config('search_path', caller_search_path, true);
+    EXECUTE format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT q.u, q.i, q.r FROM (%s%s%s) AS q(u, i, r)',
+                   tmp, E'\n', user_query, E'\n');
+    PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+    RAISE EXCEPTION 'tune: the query failed: %', msg USING ERRCODE = state,
+      HINT = 'The query must be one SELECT whose first three columns are user, item and rating (or weight).';
+  END;
+  EXECUTE format('ALTER TABLE pg_temp.%I ALTER COLUMN r TYPE double precision, ADD COLUMN valid boolean', tmp);
+  EXECUTE format('UPDATE pg_temp.%I SET valid = @extschema@.split_hash($1, u, i) < $2', tmp)
+    USING seed, validation_fraction;
+  EXECUTE format('SELECT count(*) FILTER (WHERE NOT valid), count(*) FILTER (WHERE valid) FROM pg_temp.%I '
+                 'WHERE u IS NOT NULL AND i IS NOT NULL AND r IS NOT NULL', tmp)
+    INTO n_train, n_valid;
+  IF n_train = 0 OR n_valid = 0 THEN
+    RAISE EXCEPTION 'tune: the validation split leaves % training and % validation rows', n_train, n_valid
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Use a query with more rows, or another validation_fraction.';
+  END IF;
+  idx := 0;
+  FOREACH s IN ARRAY settings LOOP
+    idx := idx + 1;
+    t0 := clock_timestamp();
+    BEGIN
+      IF rating_model THEN
+        EXECUTE format('SELECT @extschema@.%I(u, i, r, $1) FROM pg_temp.%I WHERE NOT valid', train_fn, tmp)
+          INTO m USING s;
+      ELSE
+        EXECUTE format('SELECT @extschema@.%I(u, i, %s::double precision, $1) FROM pg_temp.%I '
+                       'WHERE NOT valid AND ($2::double precision IS NULL OR r >= $2)', train_fn, weight_expr, tmp)
+          INTO m USING s, threshold;
+      END IF;
+    EXCEPTION WHEN OTHERS THEN
+      GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+      IF state IN ('57014', '57P01', '53200') THEN RAISE; END IF;  -- cancel, shutdown, out of memory: as they are
+      RAISE EXCEPTION 'tune: setting % (%) failed: %', idx, s, msg USING ERRCODE = state;
+    END;
+    secs := extract(epoch FROM clock_timestamp() - t0);
+    sc := NULL; rm := NULL; km := NULL;
+    IF m IS NOT NULL THEN
+      IF rating_model THEN
+        EXECUTE format('SELECT @extschema@.rating_metrics($1, u, i, r) FROM pg_temp.%I WHERE valid', tmp)
+          INTO rm USING m;
+      END IF;
+      EXECUTE format('SELECT @extschema@.ranking_metrics($1, u, i, $2) FROM pg_temp.%I '
+                     'WHERE valid AND ($3::double precision IS NULL OR r >= $3)', tmp)
+        INTO km USING m, jsonb_build_object('k', k), threshold;
+      sc := CASE WHEN lower_better THEN (rm->>mname)::double precision ELSE (km->>mname)::double precision END;
+    END IF;
+    IF sc IS NOT NULL AND sc <> 'NaN'::double precision AND (best_idx IS NULL OR (lower_better AND sc < best) OR (NOT lower_better AND sc > best)) THEN
+      best_idx := idx; best := sc;
+    END IF;
+    rows_all := rows_all || jsonb_build_object('setting', s, 'grid_index', idx, 'score', sc,
+                                               'ranking', km, 'rating', rm, 'train_seconds', secs);
+  END LOOP;
+  IF best_idx IS NULL THEN
+    RAISE EXCEPTION 'tune: no setting could be scored on the validation rows' USING ERRCODE = 'invalid_parameter_value',
+      HINT = 'The validation rows need users the training rows have (and, with relevance_threshold, rows above it).';
+  END IF;
+  -- The final model: the best setting on every row of the query.
+  IF rating_model THEN
+    EXECUTE format('SELECT @extschema@.%I(u, i, r, $1) FROM pg_temp.%I', train_fn, tmp) INTO m USING settings[best_idx];
+  ELSE
+    EXECUTE format('SELECT @extschema@.%I(u, i, %s::double precision, $1) FROM pg_temp.%I '
+                   'WHERE $2::double precision IS NULL OR r >= $2', train_fn, weight_expr, tmp)
+      INTO m USING settings[best_idx], threshold;
+  END IF;
+  EXECUTE format('DROP TABLE pg_temp.%I', tmp);
+  -- The table of settings, best first (ties keep the grid order).
+  SELECT jsonb_agg(e || jsonb_build_object('rank', n) ORDER BY n) INTO rows_all
+  FROM (SELECT e, row_number() OVER (ORDER BY (e->>'score')::double precision * CASE WHEN lower_better THEN 1 ELSE -1 END
+                                       NULLS LAST, (e->>'grid_index')::integer) AS n
+        FROM jsonb_array_elements(rows_all) e) x;
+  RETURN QUERY SELECT m, settings[best_idx], best, metric, rows_all;
+END
+$tune$;
+COMMENT ON FUNCTION recsys_internal.tune(text, text, jsonb, text, double precision, bigint, jsonb, text) IS
+  'The body of recsys.tune (called with the caller''s search_path)';
+
+CREATE FUNCTION @extschema@.tune(
+    query text,                          -- a SELECT whose first three columns are user, item, rating (or weight)
+    algorithm text,                      -- 'als' | 'item_knn' | 'ease' | 'popularity' | 'mf' | 'baseline'
+    grid jsonb,                          -- '[{...}, {...}]' or '{"option": [values], ...}' (every combination)
+    metric text DEFAULT 'ndcg@10',       -- ndcg@k | precision@k | recall@k | map@k | rmse | mae
+    validation_fraction double precision DEFAULT 0.2,
+    seed bigint DEFAULT 42,
+    options jsonb DEFAULT '{}')          -- relevance_threshold (none), implicit_weight ("one" | "value")
+RETURNS TABLE(model @extschema@.model, best_setting jsonb, best_score double precision, metric_name text,
+              results jsonb)
+LANGUAGE sql VOLATILE
+-- No SET search_path here: the caller's search_path is read and handed on, so the
+-- query runs with the names the caller sees; the body names nothing unqualified.
+AS $tunew$
+  SELECT * FROM recsys_internal.tune(query, algorithm, grid, metric, validation_fraction, seed, options,
+                                     pg_catalog.current_setting('search_path'))
+$tunew$;
+COMMENT ON FUNCTION @extschema@.tune(text, text, jsonb, text, double precision, bigint, jsonb) IS
+  'Grid search in one call: scores every setting of grid (an array of option objects, or an object of arrays) on a validation split carved from the query''s rows by split_hash(seed, user, item), then trains the final model with the best setting on all of them; returns the model, the setting, its score and every setting''s scores (results, best first)';

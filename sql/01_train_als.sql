@@ -97,7 +97,7 @@ CREATE TABLE fb AS
   SELECT u, i, 1.0::float8 AS w FROM generate_series(1, 50) u, generate_series(1, 3) i
   UNION ALL VALUES (51, 2, 1.0), (51, 3, 1.0), (51, 1, -5.0), (52, 2, 1.0), (52, 3, 1.0);
 CREATE TABLE fb_model AS
-  SELECT recsys.train_als(u, i, w, '{"factors": 1, "iterations": 10, "alpha": 2}'::jsonb) AS m FROM fb;
+  SELECT recsys.train_als(u, i, w, '{"factors": 1, "iterations": 10, "alpha": 2, "regularization": 0.01}'::jsonb) AS m FROM fb;
 SELECT recsys.model_info(m)->'parameters'->'negative_pairs' AS negative_pairs,
        recsys.model_info(m)->'interactions' AS interactions,
        recsys.score(m, 51, 1) BETWEEN 0.25 AND 0.45 AS rejected_score_low,

@@ -103,7 +103,7 @@ FROM (SELECT x.score <= lag(x.score) OVER (ORDER BY n) OR n = 1 AS ok
       FROM m, recsys.similar_users(m.m, 5, 1000) WITH ORDINALITY x(user_id, score, n)) s;
 -- a near duplicate item is the most similar: item 1001 has exactly the users of item 1
 CREATE TABLE md AS
-  SELECT recsys.train_als(u, i, '{"factors": 8, "iterations": 10, "seed": 3}'::jsonb) AS m
+  SELECT recsys.train_als(u, i, '{"factors": 8, "iterations": 10, "seed": 3, "regularization": 0.01}'::jsonb) AS m
   FROM (SELECT u, i FROM r UNION ALL SELECT u, 1001 FROM r WHERE i = 1) d;
 SELECT item_id AS most_similar_to_1 FROM md, recsys.similar_items(md.m, 1, 1);
 SELECT item_id AS most_similar_to_1001 FROM md, recsys.similar_items(md.m, 1001, 1);

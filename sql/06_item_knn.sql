@@ -23,7 +23,10 @@ CREATE TABLE pairs AS SELECT u, i, sum(w) AS w FROM inter GROUP BY u, i;
 CREATE TABLE items AS SELECT DISTINCT i FROM pairs;
 SELECT count(*) = 4800 AS rows_generated, (SELECT count(*) FROM items) AS items FROM inter;
 
+-- km has the defaults (bm25, shrinkage 10: test/eval_defaults.sh); kc is the plain
+-- cosine, on which the formulas are checked first.
 CREATE TABLE km AS SELECT recsys.train_item_knn(u, i, w) AS model FROM inter;
+CREATE TABLE kc AS SELECT recsys.train_item_knn(u, i, w, '{"similarity": "cosine", "shrinkage": 0}'::jsonb) AS model FROM inter;
 SELECT i->>'algorithm' AS algorithm, i->'parameters'->>'similarity' AS similarity,
        i->'parameters'->'neighbours' AS neighbours, i->'parameters'->'shrinkage' AS shrinkage,
        i->'parameters'->'min_support' AS min_support, i->'parameters'->'binary' AS binary,
@@ -41,19 +44,19 @@ CREATE TABLE cooc AS
   SELECT a.i AS a, b.i AS b, sum(a.w * b.w) AS dot, count(*) AS support
   FROM pairs a JOIN pairs b ON a.u = b.u AND a.i <> b.i GROUP BY a.i, b.i;
 
--- similar_items returns the stored neighbours: the cosine of the item columns, best
+-- similar_items returns the stored neighbours: (for kc) the cosine of the item columns, best
 -- first, never the item itself, k rows when the item has that many neighbours.
 SELECT count(*) AS rows, count(DISTINCT x.i) AS items,
        count(*) FILTER (WHERE abs(s.score - c.dot / (na.norm * nb.norm)) > 1e-5) AS wrong_scores,
        count(*) FILTER (WHERE c.a IS NULL) AS without_common_user,
        count(*) FILTER (WHERE s.item_id = x.i) AS self
-FROM items x CROSS JOIN km CROSS JOIN LATERAL recsys.similar_items(km.model, x.i, 10) s
+FROM items x CROSS JOIN kc CROSS JOIN LATERAL recsys.similar_items(kc.model, x.i, 10) s
 LEFT JOIN cooc c ON c.a = x.i AND c.b = s.item_id
 LEFT JOIN norms na ON na.i = x.i LEFT JOIN norms nb ON nb.i = s.item_id;
 -- The ranking is the SQL ranking (the score at every rank agrees, so ties may swap).
 SELECT count(*) AS rank_mismatches
-FROM (SELECT x.i, s.n, s.score FROM items x CROSS JOIN km,
-        LATERAL recsys.similar_items(km.model, x.i, 10) WITH ORDINALITY s(item_id, score, n)) got
+FROM (SELECT x.i, s.n, s.score FROM items x CROSS JOIN kc,
+        LATERAL recsys.similar_items(kc.model, x.i, 10) WITH ORDINALITY s(item_id, score, n)) got
 JOIN (SELECT c.a, row_number() OVER (PARTITION BY c.a ORDER BY c.dot / (na.norm * nb.norm) DESC) AS n,
              c.dot / (na.norm * nb.norm) AS score
       FROM cooc c JOIN norms na ON na.i = c.a JOIN norms nb ON nb.i = c.b) want ON want.a = got.i AND want.n = got.n
@@ -132,8 +135,9 @@ SELECT recsys.rating_metrics(km.model, u, i, w) FROM km, inter;
 -- similarity: tfidf and bm25 reweight the matrix; every weighting finds the groups.
 CREATE TABLE sims AS
   SELECT s.name, recsys.train_item_knn(u, i, w, s.opts) AS model
-  FROM inter, (VALUES ('cosine', '{}'::jsonb), ('tfidf', '{"similarity": "tfidf"}'), ('bm25', '{"similarity": "bm25"}'),
-                      ('bm25_k1_b', '{"similarity": "bm25", "k1": 3, "b": 0.2}')) s(name, opts)
+  FROM inter, (VALUES ('cosine', '{"similarity": "cosine", "shrinkage": 0}'::jsonb), ('tfidf', '{"similarity": "tfidf", "shrinkage": 0}'),
+                      ('bm25', '{"similarity": "bm25", "shrinkage": 0}'),
+                      ('bm25_k1_b', '{"similarity": "bm25", "k1": 3, "b": 0.2, "shrinkage": 0}')) s(name, opts)
   GROUP BY s.name, s.opts;
 SELECT s.name, recsys.model_info(s.model)->'parameters'->>'similarity' AS similarity,
        recsys.model_info(s.model)->'parameters'->'k1' AS k1, recsys.model_info(s.model)->'parameters'->'b' AS b,
@@ -141,7 +145,13 @@ SELECT s.name, recsys.model_info(s.model)->'parameters'->>'similarity' AS simila
 FROM sims s ORDER BY s.name;
 SELECT count(DISTINCT recsys.model_info(model)->>'fingerprint') AS distinct_models FROM sims;
 SELECT (SELECT recsys.model_info(model)->>'fingerprint' FROM sims WHERE name = 'cosine') =
-       (SELECT recsys.model_info(model)->>'fingerprint' FROM km) AS cosine_is_default;
+       (SELECT recsys.model_info(model)->>'fingerprint' FROM kc) AS cosine_is_kc;
+-- The defaults: bm25 with shrinkage 10 (test/eval_defaults.sh), 200 neighbours.
+SELECT i->'parameters'->>'similarity' AS default_similarity, i->'parameters'->'shrinkage' AS default_shrinkage,
+       i->'parameters'->'neighbours' AS default_neighbours,
+       i->>'fingerprint' = (SELECT recsys.model_info(recsys.train_item_knn(u, i, w, '{"similarity": "bm25", "shrinkage": 10}'::jsonb))->>'fingerprint'
+                            FROM inter) AS bm25_shrinkage_10_is_default
+FROM (SELECT recsys.model_info(recsys.train_item_knn(u, i, w)) AS i FROM inter) s;
 -- tfidf: x' = sqrt(x) * (ln N - ln(1 + items of the user)), then the cosine.
 CREATE TABLE tfidf AS
   SELECT p.u, p.i, sqrt(p.w) * (ln((SELECT count(*) FROM items)) - ln(1 + count(*) OVER (PARTITION BY p.u))) AS w FROM pairs p;
@@ -154,7 +164,7 @@ JOIN (SELECT it.i, x.item_id, x.score FROM items it, sims, recsys.similar_items(
 WHERE abs(s.score - c.dot / (na.norm * nb.norm)) > 1e-4;
 
 -- shrinkage: sim = dot / (|a| |b| + shrinkage).
-CREATE TABLE shrunk AS SELECT recsys.train_item_knn(u, i, w, '{"shrinkage": 50}'::jsonb) AS model FROM inter;
+CREATE TABLE shrunk AS SELECT recsys.train_item_knn(u, i, w, '{"similarity": "cosine", "shrinkage": 50}'::jsonb) AS model FROM inter;
 SELECT count(*) AS rows, count(*) FILTER (WHERE abs(s.score - c.dot / (na.norm * nb.norm + 50)) > 1e-5) AS wrong_scores,
        recsys.model_info(shrunk.model)->'parameters'->'shrinkage' AS shrinkage
 FROM items x CROSS JOIN shrunk CROSS JOIN LATERAL recsys.similar_items(shrunk.model, x.i, 10) s

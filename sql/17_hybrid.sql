@@ -7,7 +7,7 @@ INSERT INTO hy_items SELECT 'a' || n, jsonb_build_object('group', 'A', 'price', 
 INSERT INTO hy_items SELECT 'b' || n, jsonb_build_object('group', 'B', 'price', n) FROM generate_series(0, 9) n;
 INSERT INTO hy_items VALUES ('a-new', '{"group": "A", "price": 5}'), ('b-new', '{"group": "B"}'),
   ('bare', '{}'), ('nulls', '{"group": null}'), ('nometa', NULL), (NULL, '{"group": "A"}');
-CREATE TABLE hy_als AS SELECT recsys.train_als(u, i, '{"factors": 8, "seed": 1}'::jsonb) AS model FROM hy_events;
+CREATE TABLE hy_als AS SELECT recsys.train_als(u, i, '{"factors": 8, "seed": 1, "regularization": 0.01}'::jsonb) AS model FROM hy_events;
 CREATE TABLE hy AS SELECT recsys.train_hybrid_items((SELECT model FROM hy_als), i, meta) AS model FROM hy_items;
 SELECT recsys.model_info(model)->'hybrid'->>'warm_items' AS warm, recsys.model_info(model)->'hybrid'->>'feature_only_items' AS cold,
        recsys.model_info(model)->'hybrid'->'item_mapping'->>'without_features' AS empty,

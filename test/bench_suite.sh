@@ -19,7 +19,12 @@
 #            lists equal recommend's on sampled users;
 #   memory   peak backend memory while training vs the bytes of the interactions
 #            (12 bytes per row) and the factors;
-#   growth   training time and recommend latency at 1/20, 1/4 and all of the rows.
+#   growth   training time and recommend latency at 1/20, 1/4 and all of the rows;
+#   ease     train_ease (defaults) on the rows of the 1,682 and of the 20,000 most popular
+#            items (MovieLens-100K's catalogue size; the generated catalogue has 26,744
+#            items at 20M rows, fewer below ~11M rows): statement time, the rate of its
+#            ~n^3 flops (Cholesky, triangular inverse, product) vs GEMM, and peak backend
+#            memory vs its two dense n x n float64 matrices (EASE_ITEMS="1682 20000").
 # Results go to bench-results/ (or $RECSYS_BENCH_OUT): table.txt, results.csv,
 # growth.csv and growth.png (gnuplot).
 #
@@ -238,6 +243,35 @@ PEAK_MB=$(calc "($HWM - $SHM - $FIL) / 1024")
 DATA_MB=$(calc "($ROWS * 12 + ($U64 + $I64) * 64 * 4) / 1048576")
 record memory "peak backend memory, training 64 factors" "$PEAK_MB" MB "interactions + factors" "$DATA_MB" \
   "$(calc "$PEAK_MB / $DATA_MB")" "<= 2"
+
+# ---------------------------------------------------------------------------------
+# EASE: one fresh backend per size, so VmHWM is that training's peak.
+for NE in ${EASE_ITEMS:-1682 20000}; do
+  say "train_ease, the $NE most popular items"
+  q "CREATE TABLE ease_in AS SELECT x.* FROM interactions x JOIN (SELECT item_id FROM interactions GROUP BY item_id
+     ORDER BY count(*) DESC, item_id LIMIT $NE) top USING (item_id)"
+  GE=$(gemm_now)
+  psql -X -q -t -A -v ON_ERROR_STOP=1 >"$WORK/ease_$NE.txt" <<SQL
+$SETTINGS
+SELECT bench_ms(\$q\$CREATE TABLE me AS SELECT recsys.train_ease(user_id, item_id) AS model FROM ease_in\$q\$);
+SELECT (recsys.model_info(model)->>'items') || ' ' || (recsys.model_info(model)->>'interactions') FROM me;
+SELECT pg_read_file('/proc/self/status');
+SQL
+  EMS=$(sed -n 1p "$WORK/ease_$NE.txt")
+  read -r EN EPAIRS < <(sed -n 2p "$WORK/ease_$NE.txt")
+  EHWM=$(awk '/^VmHWM/ {print $2}' "$WORK/ease_$NE.txt")
+  ESHM=$(awk '/^RssShmem/ {print $2}' "$WORK/ease_$NE.txt")
+  EFIL=$(awk '/^RssFile/ {print $2}' "$WORK/ease_$NE.txt")
+  EPEAK=$(calc "($EHWM - $ESHM - $EFIL) / 1024")
+  EDENSE=$(calc "2 * $EN * $EN * 8 / 1048576")
+  record ease "train_ease, $EN items ($EPAIRS pairs): statement" "$(calc "$EMS / 1000")" s "" "" "" ""
+  record ease "train_ease, $EN items: GFLOP/s (n^3 flops)" "$(calc "$EN * $EN * $EN / ($EMS / 1000) / 1e9")" GFLOP/s \
+    "GEMM all cores" "$GE" "$(calc "$EN * $EN * $EN / ($EMS / 1000) / 1e9 / $GE")" ""
+  record ease "peak backend memory, train_ease $EN items" "$EPEAK" MB "two n x n float64" "$EDENSE" \
+    "$(calc "$EPEAK / $EDENSE")" "<= 1.5"
+  q "DROP TABLE me"
+  q "DROP TABLE ease_in"
+done
 
 # ---------------------------------------------------------------------------------
 # Serving on the 64-factor model.

@@ -17,7 +17,7 @@ namespace recsys {
 struct AlsParams {
   int factors = 64;
   int iterations = 15;
-  float regularization = 0.01f;  // lambda on ||x_u||^2 and ||y_i||^2
+  float regularization = 20.0f;  // lambda on ||x_u||^2 and ||y_i||^2 (default: test/eval_defaults.sh)
   float alpha = 1.0f;            // confidence c = 1 + alpha * |w|; p = 1 if w > 0, else 0
   int cg_steps = 3;
   uint64_t seed = 42;

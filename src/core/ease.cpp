@@ -90,6 +90,7 @@ void gram_lower(const CsrMatrix& ui, const CsrMatrix& iu, double lambda, std::ve
 // The positive part of X (binarized if asked), as ui rows and iu columns.
 CsrMatrix positive_part(const CsrMatrix& ui, bool binary) {
   ItemKnnOptions o;
+  o.similarity = KnnSimilarity::Cosine;  // the weights as they are (not item-kNN's default bm25)
   o.binary = binary;
   return knn_weighted_matrix(ui, o);
 }

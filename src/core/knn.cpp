@@ -23,11 +23,11 @@ const char* knn_similarity_name(KnnSimilarity s) {
 ItemKnnOptions parse_item_knn_options(const OptionList& options) {
   OptionReader r(options, "train_item_knn");
   ItemKnnOptions o;
-  const std::string sim = r.get_string("similarity", "cosine", {"cosine", "bm25", "tfidf"});
+  const std::string sim = r.get_string("similarity", "bm25", {"cosine", "bm25", "tfidf"});
   o.similarity = sim == "bm25" ? KnnSimilarity::Bm25 : sim == "tfidf" ? KnnSimilarity::Tfidf : KnnSimilarity::Cosine;
   o.k1 = r.get_double("k1", 1.2, 0, 1e6);
   o.b = r.get_double("b", 0.75, 0, 1);
-  o.shrinkage = r.get_double("shrinkage", 0.0, 0, 1e12);
+  o.shrinkage = r.get_double("shrinkage", 10.0, 0, 1e12);
   o.min_support = r.get_int("min_support", 1, 1, INT32_MAX);
   o.neighbours = r.get_int("neighbours", 200, 1, 100000);
   o.binary = r.get_bool("binary", false);

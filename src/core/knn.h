@@ -57,10 +57,10 @@ enum class KnnSimilarity { Cosine, Bm25, Tfidf };
 const char* knn_similarity_name(KnnSimilarity s);
 
 struct ItemKnnOptions {
-  KnnSimilarity similarity = KnnSimilarity::Cosine;
+  KnnSimilarity similarity = KnnSimilarity::Bm25;
   double k1 = 1.2;          // BM25 K1
   double b = 0.75;          // BM25 B
-  double shrinkage = 0.0;   // sim = dot / (|a| |b| + shrinkage)
+  double shrinkage = 10.0;  // sim = dot / (|a| |b| + shrinkage)
   int64_t min_support = 1;  // minimum number of users who have both items
   int64_t neighbours = 200; // items kept per item
   bool binary = false;      // every positive weight counts as 1

@@ -256,7 +256,7 @@ AlsTrainingOptions parse_als_options(const OptionList& options) {
   AlsTrainingOptions o;
   o.als.factors = static_cast<int>(r.get_int("factors", 64, 1, 1024));
   o.als.iterations = static_cast<int>(r.get_int("iterations", 15, 0, 10000));
-  o.als.regularization = static_cast<float>(r.get_double("regularization", 0.01, 0, 1e9));
+  o.als.regularization = static_cast<float>(r.get_double("regularization", 20.0, 0, 1e9));
   o.als.alpha = static_cast<float>(r.get_double("alpha", 1.0, 0, 1e9));
   o.als.cg_steps = static_cast<int>(r.get_int("cg_steps", 3, 1, 1000));
   o.als.seed = static_cast<uint64_t>(r.get_int("seed", 42, 0, (int64_t(1) << 53)));

@@ -190,9 +190,24 @@ ItemKnnOptions opts(const std::string& json) { return parse_item_knn_options(jso
 
 }  // namespace
 
+TEST(ItemKnn, DefaultsAreBm25WithShrinkage10) {
+  // The defaults chosen by test/eval_defaults.sh (issue 15).
+  ItemKnnOptions o = opts("{}");
+  EXPECT_EQ(o.similarity, KnnSimilarity::Bm25);
+  EXPECT_EQ(o.shrinkage, 10.0);
+  EXPECT_EQ(o.neighbours, 200);
+  const ItemKnnOptions s;
+  EXPECT_EQ(s.similarity, o.similarity);
+  EXPECT_EQ(s.shrinkage, o.shrinkage);
+  auto rows = random_rows(5, 70, 45, 800);
+  Model m = train(rows, o);
+  Dense raw = dense_of(m.view(), rows);
+  expect_matches_reference(m.view(), reference_similarity(raw, o), o.neighbours);
+}
+
 TEST(ItemKnn, CosineMatchesBruteForce) {
   auto rows = random_rows(1, 80, 50, 900);
-  ItemKnnOptions o = opts("{}");
+  ItemKnnOptions o = opts("{\"similarity\": \"cosine\", \"shrinkage\": 0}");
   Model m = train(rows, o);
   validate_model(m.data(), m.size);
   Dense raw = dense_of(m.view(), rows);
@@ -201,20 +216,20 @@ TEST(ItemKnn, CosineMatchesBruteForce) {
 
 TEST(ItemKnn, Bm25MatchesBruteForce) {
   auto rows = random_rows(2, 70, 45, 800);
-  ItemKnnOptions o = opts("{\"similarity\": \"bm25\"}");
+  ItemKnnOptions o = opts("{\"similarity\": \"bm25\", \"shrinkage\": 0}");
   EXPECT_EQ(o.k1, 1.2);
   EXPECT_EQ(o.b, 0.75);
   Model m = train(rows, o);
   Dense raw = dense_of(m.view(), rows);
   expect_matches_reference(m.view(), reference_similarity(raw, o), o.neighbours);
-  ItemKnnOptions o2 = opts("{\"similarity\": \"bm25\", \"k1\": 3, \"b\": 0.3}");
+  ItemKnnOptions o2 = opts("{\"similarity\": \"bm25\", \"k1\": 3, \"b\": 0.3, \"shrinkage\": 0}");
   Model m2 = train(rows, o2);
   expect_matches_reference(m2.view(), reference_similarity(raw, o2), o2.neighbours);
 }
 
 TEST(ItemKnn, TfidfMatchesBruteForce) {
   auto rows = random_rows(3, 70, 45, 800);
-  ItemKnnOptions o = opts("{\"similarity\": \"tfidf\"}");
+  ItemKnnOptions o = opts("{\"similarity\": \"tfidf\", \"shrinkage\": 0}");
   Model m = train(rows, o);
   Dense raw = dense_of(m.view(), rows);
   expect_matches_reference(m.view(), reference_similarity(raw, o), o.neighbours);
@@ -231,7 +246,7 @@ TEST(ItemKnn, BinaryShrinkageAndMinSupport) {
     expect_matches_reference(m.view(), reference_similarity(raw, o), o.neighbours);
   }
   // Shrinkage lowers every similarity and pushes low-support pairs down the list.
-  ItemKnnOptions plain = opts("{}"), shrunk = opts("{\"shrinkage\": 50}");
+  ItemKnnOptions plain = opts("{\"shrinkage\": 0}"), shrunk = opts("{\"shrinkage\": 50}");
   Model a = train(rows, plain), b = train(rows, shrunk);
   std::vector<Scored> la, lb;
   knn_similar_items(a.view(), 0, 1000, la);
@@ -465,10 +480,10 @@ TEST(ItemKnn, Cancellation) {
 
 TEST(ItemKnn, Options) {
   ItemKnnOptions d = opts("");
-  EXPECT_EQ(d.similarity, KnnSimilarity::Cosine);
+  EXPECT_EQ(d.similarity, KnnSimilarity::Bm25);  // test/eval_defaults.sh (issue 15)
   EXPECT_EQ(d.neighbours, 200);
   EXPECT_EQ(d.min_support, 1);
-  EXPECT_EQ(d.shrinkage, 0);
+  EXPECT_EQ(d.shrinkage, 10);
   EXPECT_FALSE(d.binary);
   EXPECT_TRUE(d.store_seen);
   auto bad = [](const char* json) {
@@ -556,7 +571,7 @@ TEST(ItemKnn, ModelRoundTripAndValidation) {
   EXPECT_EQ(validation_error(good, false), "");
   ModelView v = m.view();
   EXPECT_EQ(v.kind(), ModelKind::ItemKnn);
-  EXPECT_NE(v.params_json().find("\"similarity\": \"cosine\""), std::string::npos);
+  EXPECT_NE(v.params_json().find("\"similarity\": \"bm25\""), std::string::npos);
 
   // Any flipped byte fails (the checksum at least).
   std::mt19937_64 rng(5);

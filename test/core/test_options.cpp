@@ -311,7 +311,7 @@ TEST(AlsOptions, Defaults) {
     recsys::AlsTrainingOptions o = recsys::parse_als_options(json);
     EXPECT_EQ(o.als.factors, 64);
     EXPECT_EQ(o.als.iterations, 15);
-    EXPECT_FLOAT_EQ(o.als.regularization, 0.01f);
+    EXPECT_FLOAT_EQ(o.als.regularization, 20.0f);  // test/eval_defaults.sh (issue 15)
     EXPECT_FLOAT_EQ(o.als.alpha, 1.0f);
     EXPECT_EQ(o.als.cg_steps, 3);
     EXPECT_EQ(o.als.seed, 42u);

@@ -110,7 +110,8 @@ TEST(SafeRange, PairSumBeyondRealIsAClearError) {
   auto st = state_of({{1, 1, 3e38}, {1, 1, 3e38}, {1, 2, 1}, {2, 2, 1}});
   expect_error(
       [&] {
-        recsys::build_item_knn_model(*st, recsys::parse_item_knn_options(""), 1, recsys::CancelToken(), no_log);
+        recsys::build_item_knn_model(*st, recsys::parse_item_knn_options(R"({"similarity": "cosine", "shrinkage": 0})"), 1,
+                                 recsys::CancelToken(), no_log);
       },
       ErrorKind::DataException, {"train_item_knn", "weights too large"});
 }
@@ -128,12 +129,14 @@ TEST(SafeRange, PopularityByHugeWeightIsScaledAndValid) {
 
 TEST(SafeRange, ItemKnnWithHugeWeightsKeepsItsCosines) {
   // The same data at two scales, 2^126 apart (item 1's norm, 4.7 x 2^126, is beyond
-  // real; every weight is not): the neighbour scores agree bit for bit.
+  // real; every weight is not): the neighbour scores agree bit for bit (the cosine is
+  // scale-free; bm25, the default, saturates and shrinkage is absolute, so both are off).
   const double s = std::ldexp(1.0, 126);
   auto small = state_of({{1, 1, 3}, {1, 2, 3}, {2, 2, 2}, {2, 1, 2}, {3, 1, 3}});
   auto huge = state_of({{1, 1, 3 * s}, {1, 2, 3 * s}, {2, 2, 2 * s}, {2, 1, 2 * s}, {3, 1, 3 * s}});
   for (auto* st : {small.get(), huge.get()})
-    recsys::build_item_knn_model(*st, recsys::parse_item_knn_options(""), 1, recsys::CancelToken(), no_log);
+    recsys::build_item_knn_model(*st, recsys::parse_item_knn_options(R"({"similarity": "cosine", "shrinkage": 0})"), 1,
+                                 recsys::CancelToken(), no_log);
   recsys_test::Model a = written(*small), b = written(*huge);
   uint64_t la = 0, lb = 0;
   const uint8_t* sa = a.view().section(recsys::SectionTag::NeighbourScores, &la);

@@ -73,7 +73,7 @@ ok "calls that would return non-UTF-8 IDs fail with: $(echo "$err" | grep -m1 -o
 ok "score on the SQL_ASCII model still works"
 
 # 2. The same through surgery on a model trained in UTF8: 'zz' -> 0xff 0xfe.
-query "$UTF" "SELECT recsys.train_als(u, i, '{\"factors\": 2, \"iterations\": 2}'::jsonb)
+query "$UTF" "SELECT recsys.train_als(u, i, '{\"factors\": 2, \"iterations\": 2, \"regularization\": 0.01}'::jsonb)
               FROM (VALUES ('u1', 'ab'), ('u1', 'ac'), ('u2', 'zz'), ('u2', 'ab')) AS t(u, i)" >"$WORK/utf.txt"
 "$WORK/model_surgery" replace 'zz' '\xff\xfe' <"$WORK/utf.txt" >"$WORK/bad_utf.txt"
 insert_model resealed "$WORK/bad_utf.txt"
