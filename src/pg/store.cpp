@@ -344,7 +344,9 @@ bool store_map(struct varlena* raw, StoreMapping* out) {
       else
         utimensat(AT_FDCWD, path, nullptr, 0);
       register_mapping(out);
-      add_counters(1, 0, 0);
+      uint64_t evicted = 0;  // a budget lowered since the last build applies now
+      recsys_guard([&] { evicted = evict_over_budget(name, budget); });
+      add_counters(1, 0, evicted);
       return true;
     }
     close(fd);
