@@ -50,6 +50,8 @@ namespace {
 
 constexpr const char* kDir = "pg_recsys_cache";
 constexpr const char* kCounters = "pg_recsys_cache/counters";
+constexpr const char* kBuildLock = "pg_recsys_cache/build.lock";
+constexpr int kBuildWaitMs = 60000;  // then build anyway
 constexpr int kMaxMappings = 64;
 constexpr time_t kTouchSeconds = 5;
 
@@ -284,6 +286,31 @@ bool write_all(int fd, const void* data, uint64_t length, uint64_t offset) {
   return true;
 }
 
+// One builder per model at a time: a write lock on one byte (chosen by the fingerprint)
+// of the build.lock file, so that backends which miss the same new model together (a
+// retrained model swapped in under load) wait for the first one's file instead of each
+// detoasting and writing the model. fcntl locks go with their process: a builder that
+// crashes releases its lock. Returns the locked descriptor, or -1 when the lock is held
+// elsewhere (or cannot be taken at all: *unavailable).
+int try_build_lock(uint64_t fingerprint, bool* unavailable) {
+  *unavailable = false;
+  int fd = open(kBuildLock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    *unavailable = true;
+    return -1;
+  }
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = F_WRLCK;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = static_cast<off_t>(fingerprint % (1u << 30));
+  fl.l_len = 1;
+  if (fcntl(fd, F_SETLK, &fl) == 0) return fd;
+  if (errno != EACCES && errno != EAGAIN) *unavailable = true;
+  close(fd);
+  return -1;
+}
+
 // What a build keeps while it writes: owned by the build's memory context.
 struct BuildParts {
   recsys::ItemOrder order;
@@ -332,8 +359,24 @@ bool store_map(struct varlena* raw, StoreMapping* out) {
   snprintf(path, sizeof path, "%s/%s", kDir, name);
   char problem[512] = "";
 
-  // 1. Another backend built it: map it.
+  // 1. Another backend built it: map it. When it is missing, one backend builds it while
+  //    the others wait for its file (polling, cancellable).
   int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int lock_fd = -1;
+  if (fd < 0) {
+    for (int waited = 0;; waited += 5) {
+      bool unavailable = false;
+      lock_fd = try_build_lock(h.fingerprint, &unavailable);
+      fd = open(path, O_RDONLY | O_CLOEXEC);  // built meanwhile (checked after locking: no lost wake-up)
+      if (fd >= 0 || lock_fd >= 0 || unavailable || waited >= kBuildWaitMs) break;
+      pg_usleep(5000L);
+      CHECK_FOR_INTERRUPTS();  // holds no descriptor here
+    }
+    if (fd >= 0 && lock_fd >= 0) {
+      close(lock_fd);
+      lock_fd = -1;
+    }
+  }
   if (fd >= 0) {
     if (map_and_open(fd, header_bytes, out, problem, sizeof problem)) {
       hold_or_close(fd, out);
@@ -358,6 +401,21 @@ bool store_map(struct varlena* raw, StoreMapping* out) {
   // 2. Build it: the whole value, checked by the core validator, its derived serving
   //    data, written to a temporary name and renamed into place.
   MemoryContext build_ctx = AllocSetContextCreate(CurrentMemoryContext, "recsys store build", ALLOCSET_DEFAULT_SIZES);
+  // The build lock is released with build_ctx: at the end of the build, or by the
+  // error cleanup should anything below raise.
+  struct LockRelease {
+    MemoryContextCallback callback;
+    int fd;
+  };
+  LockRelease* release = static_cast<LockRelease*>(MemoryContextAllocZero(build_ctx, sizeof(LockRelease)));
+  release->fd = lock_fd;
+  release->callback.func = [](void* arg) {
+    LockRelease* r = static_cast<LockRelease*>(arg);
+    if (r->fd >= 0) close(r->fd);
+    r->fd = -1;
+  };
+  release->callback.arg = release;
+  MemoryContextRegisterResetCallback(build_ctx, &release->callback);
   MemoryContext old = MemoryContextSwitchTo(build_ctx);
   struct varlena* value = detoast_attr(raw);
   MemoryContextSwitchTo(old);
@@ -404,7 +462,9 @@ bool store_map(struct varlena* raw, StoreMapping* out) {
     notice_fallback(&noticed_write, why);
     return false;
   }
-  MemoryContextDelete(build_ctx);  // the detoasted copy and the derived data: the file has them now
+  // The detoasted copy and the derived data go (the file has them now), and the build
+  // lock with them: waiting backends map the file.
+  MemoryContextDelete(build_ctx);
   if (!map_and_open(fd, header_bytes, out, problem, sizeof problem)) {
     close(fd);
     ereport(LOG, (errmsg("recsys: the store file \"%s\" just written does not open: %s", path, problem)));
