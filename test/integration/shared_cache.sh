@@ -107,7 +107,9 @@ RATIO_ON=$(awk -v a="$ONN" -v b="$ON1" 'BEGIN { printf "%.2f", a / b }')
 RATIO_OFF=$(awk -v a="$OFFN" -v b="$OFF1" 'BEGIN { printf "%.2f", a / b }')
 figure "PSS added by serving: 1 backend ${ON1} kB, $N backends ${ONN} kB (ratio $RATIO_ON) with the store; store off: ${OFF1} kB, ${OFFN} kB (ratio $RATIO_OFF); model $((MODEL_BYTES / 1024)) kB"
 awk -v r="$RATIO_ON" 'BEGIN { exit !(r <= 1.6) }' || die "$N backends add ${RATIO_ON}x the memory of one (aim <= 1.3, test limit 1.6)"
-awk -v on="$RATIO_ON" -v off="$RATIO_OFF" -v n="$N" 'BEGIN { exit !(off >= n / 2 && off > 2 * on) }' ||
+# (store off, each backend adds a private copy, while the TOAST pages it detoasts from are
+# shared buffers, counted once: the ratio is below N but well above the store's)
+awk -v on="$RATIO_ON" -v off="$RATIO_OFF" 'BEGIN { exit !(off >= 2.5 && off > 2 * on) }' ||
   die "the store-off yardstick ($RATIO_OFF) does not show per-backend copies"
 ok "$N backends serving one model hold ${RATIO_ON}x the memory of one (store off: ${RATIO_OFF}x)"
 
