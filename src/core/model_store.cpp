@@ -57,7 +57,6 @@ StorePlan plan_store_file(const uint8_t* model, uint64_t size, const ItemOrder* 
   h.model_bytes = size;
   uint64_t at = store_align(kStoreHeaderBytes + size, kStorePartAlignment);
   const uint64_t n = mh.n_items, f = mh.factors;
-  plan.pieces.push_back({0, &plan.header, sizeof(StoreHeader)});  // fixed below (the vector may move)
   plan.pieces.push_back({h.model_offset, model, size});
   uint64_t dh = kHashSeed;
   auto part = [&](uint64_t* offset, const void* data, uint64_t length) {
@@ -91,7 +90,6 @@ StorePlan plan_store_file(const uint8_t* model, uint64_t size, const ItemOrder* 
   h.file_bytes = at;
   h.derived_hash = dh;
   h.header_hash = header_hash(h);
-  plan.pieces[0].data = &plan.header;
   return plan;
 }
 

@@ -56,8 +56,8 @@ struct StorePiece {
   uint64_t length;
 };
 struct StorePlan {
-  StoreHeader header{};
-  std::vector<StorePiece> pieces;  // header first, then the model, then the derived parts
+  StoreHeader header{};            // written at offset 0 (not a piece: the plan may be copied)
+  std::vector<StorePiece> pieces;  // the model, then the derived parts
 };
 
 // Where the model (size bytes at `model`, a valid model) and its derived data go: order

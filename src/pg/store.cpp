@@ -447,7 +447,8 @@ bool store_map(struct varlena* raw, StoreMapping* out) {
   char temp[MAXPGPATH];
   snprintf(temp, sizeof temp, "%s/tmp.%d.%u", kDir, MyProcPid, ++temp_counter);
   fd = open(temp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  bool written = fd >= 0 && ftruncate(fd, static_cast<off_t>(parts->plan.header.file_bytes)) == 0;
+  bool written = fd >= 0 && ftruncate(fd, static_cast<off_t>(parts->plan.header.file_bytes)) == 0 &&
+                 write_all(fd, &parts->plan.header, sizeof parts->plan.header, 0);
   for (size_t i = 0; written && i < parts->plan.pieces.size(); ++i) {
     const recsys::StorePiece& piece = parts->plan.pieces[i];
     written = write_all(fd, piece.data, piece.length, piece.offset);

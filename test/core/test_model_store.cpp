@@ -66,6 +66,7 @@ PageBuffer write_file(const StorePlan& plan) {
   b.size = plan.header.file_bytes;
   b.p.reset(static_cast<uint8_t*>(std::aligned_alloc(4096, (b.size + 4095) / 4096 * 4096)));
   std::memset(b.p.get(), 0, b.size);
+  std::memcpy(b.p.get(), &plan.header, sizeof plan.header);
   for (const StorePiece& piece : plan.pieces) std::memcpy(b.p.get() + piece.offset, piece.data, piece.length);
   return b;
 }
