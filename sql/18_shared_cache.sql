@@ -36,12 +36,13 @@ BEGIN
           ON s.fingerprint = recsys.model_info(m.model)->>'fingerprint' AND s.mapped_here WHERE m.name = which);
 END $$;
 -- Replaces a model's store file (by rename, as a mapped file must never change in place)
--- with a damaged copy made by a shell command on "f" (the copy).
+-- with a damaged copy made by a shell command on $F (the copy); the commands run without
+-- the server's LD_PRELOAD (the AddressSanitizer run preloads its runtime).
 CREATE FUNCTION sc_damage(which text, how text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE f text := sc_file(which);
 BEGIN
   EXECUTE format('COPY (SELECT 1) TO PROGRAM %L',
-                 'cd pg_recsys_cache && cp ' || f || ' damaged.part && ' || replace(how, '$F', 'damaged.part')
+                 'unset LD_PRELOAD; cd pg_recsys_cache && cp ' || f || ' damaged.part && ' || replace(how, '$F', 'damaged.part')
                  || ' && mv damaged.part ' || f);
 END $$;
 CREATE TABLE sc_builds (n bigint);
@@ -80,7 +81,9 @@ SET client_min_messages = notice;
 SET recsys.shared_cache_size = '1000kB';
 SELECT m.name, sc_answers(m.name) = r.answers AS same_as_uncached
 FROM sc_models m JOIN sc_reference r USING (name) ORDER BY m.name;
-SELECT entries <= 2 AS within_budget, bytes <= budget_bytes AS bytes_within_budget, evictions > (SELECT evictions FROM sc_counts) AS evicted
+SELECT (SELECT count(*) FROM sc_models m JOIN recsys.cache_status() s
+          ON s.fingerprint = recsys.model_info(m.model)->>'fingerprint') <= 2 AS not_all_three_kept,
+       bytes <= budget_bytes AS bytes_within_budget, evictions > (SELECT evictions FROM sc_counts) AS evicted
 FROM recsys.shared_cache_stats();
 SELECT m.name, sc_answers(m.name) = r.answers AS same_after_eviction
 FROM sc_models m JOIN sc_reference r USING (name) ORDER BY m.name;
