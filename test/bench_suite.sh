@@ -399,8 +399,7 @@ record store "similar_items p50, store vs per-backend cache" "$SIM50" ms "store 
 store_touch() {  # table item -> the calls
   echo "SELECT count(*) FROM $1 t, recsys.similar_users(t.model, 1, 10);
 SELECT count(*) FROM $1 t, recsys.similar_items(t.model, $2, 10);
-SELECT count(*) FROM $1 t, generate_series(1, 20) g, LATERAL recsys.recommend(t.model, g, 10) r;
-SELECT count(*) FROM $1 t, recsys.item_factors(t.model);"
+SELECT count(*) FROM $1 t, generate_series(1, 20) g, LATERAL recsys.recommend(t.model, g, 10) r;"
 }
 store_pss() {  # count table item PGOPTIONS -> summed Pss (kB) of count backends after the calls
   local n=$1 i total=0 pid v
