@@ -1875,3 +1875,16 @@ COMMENT ON AGGREGATE @extschema@.train_mf("any", "any", double precision, jsonb)
   'Biased matrix factorization for explicit ratings (mu + b_u + b_i + p_u.q_i) by deterministic parallel SGD; options (defaults): factors (64), epochs (50), learning_rate (0.05), bias_learning_rate, lr_schedule, lr_decay, reg_bias (0.02), reg_factors (1.2), reg_exponent (0.5), init_scale, seed, holdout_fraction, patience, blocks, similar_items (as train_als), store_seen, verbose, threads';
 COMMENT ON AGGREGATE @extschema@.train_item_knn("any", "any", double precision, jsonb) IS
   'Item-kNN: each item''s top-N neighbours by co-occurrence similarity (recommend sums the similarities to the user''s items); options (defaults): similarity (bm25; or cosine, tfidf), k1 (1.2), b (0.75), shrinkage (10), min_support (1), neighbours (200), binary, store_seen, verbose, threads';
+
+-- The shared model store (issue 16): one mapped file per model for the whole server.
+CREATE FUNCTION @extschema@.cache_status()
+  RETURNS TABLE(entry text, fingerprint text, bytes bigint, last_used timestamptz, mapped_here boolean, readers integer)
+  AS 'MODULE_PATHNAME', 'recsys_cache_status' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.cache_status() IS
+  'The files of the shared model store (pg_recsys_cache in the data directory), one row each: file name, model fingerprint, size, last use (the LRU clock), whether this backend maps it, and how many backends map it';
+CREATE FUNCTION @extschema@.shared_cache_stats(OUT directory text, OUT enabled boolean, OUT entries bigint,
+    OUT bytes bigint, OUT budget_bytes bigint, OUT hits bigint, OUT builds bigint, OUT evictions bigint,
+    OUT mapped_here integer, OUT local_hits bigint, OUT fallbacks bigint)
+  AS 'MODULE_PATHNAME', 'recsys_shared_cache_stats' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.shared_cache_stats() IS
+  'The shared model store in one row: directory, whether this backend uses it, files and bytes against recsys.shared_cache_size, server-wide hits (a backend mapped a file another built), builds and evictions, and this backend''s mappings, calls answered from them (local_hits) and models it cached privately instead (fallbacks)';

@@ -2063,3 +2063,16 @@ AS $tunew$
 $tunew$;
 COMMENT ON FUNCTION @extschema@.tune(text, text, jsonb, text, double precision, bigint, jsonb) IS
   'Grid search in one call: scores every setting of grid (an array of option objects, or an object of arrays) on a validation split carved from the query''s rows by split_hash(seed, user, item), then trains the final model with the best setting on all of them; returns the model, the setting, its score and every setting''s scores (results, best first)';
+
+-- The shared model store (issue 16): one mapped file per model for the whole server.
+CREATE FUNCTION @extschema@.cache_status()
+  RETURNS TABLE(entry text, fingerprint text, bytes bigint, last_used timestamptz, mapped_here boolean, readers integer)
+  AS 'MODULE_PATHNAME', 'recsys_cache_status' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.cache_status() IS
+  'The files of the shared model store (pg_recsys_cache in the data directory), one row each: file name, model fingerprint, size, last use (the LRU clock), whether this backend maps it, and how many backends map it';
+CREATE FUNCTION @extschema@.shared_cache_stats(OUT directory text, OUT enabled boolean, OUT entries bigint,
+    OUT bytes bigint, OUT budget_bytes bigint, OUT hits bigint, OUT builds bigint, OUT evictions bigint,
+    OUT mapped_here integer, OUT local_hits bigint, OUT fallbacks bigint)
+  AS 'MODULE_PATHNAME', 'recsys_shared_cache_stats' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.shared_cache_stats() IS
+  'The shared model store in one row: directory, whether this backend uses it, files and bytes against recsys.shared_cache_size, server-wide hits (a backend mapped a file another built), builds and evictions, and this backend''s mappings, calls answered from them (local_hits) and models it cached privately instead (fallbacks)';

@@ -334,6 +334,13 @@ void validate_hybrid_sections(const ModelView& v) {
 
 }  // namespace
 
+uint64_t hash_bytes(uint64_t h, const uint8_t* bytes, uint64_t n) {
+  Hasher hasher;
+  hasher.h = h;
+  hasher.add(bytes, n);
+  return hasher.h;
+}
+
 uint64_t compute_checksum(const uint8_t* bytes, uint64_t size) {
   ModelHeader h;
   std::memcpy(&h, bytes, sizeof h);

@@ -197,6 +197,9 @@ class ModelBuilder {
 uint64_t compute_fingerprint(const uint8_t* bytes, uint64_t size);
 // The whole-value checksum stored in checksum_lo/hi (see ModelHeader).
 uint64_t compute_checksum(const uint8_t* bytes, uint64_t size);
+// The hash both use, over n bytes, continuing from h (start with kHashSeed).
+constexpr uint64_t kHashSeed = 0xCBF29CE484222325ull;
+uint64_t hash_bytes(uint64_t h, const uint8_t* bytes, uint64_t n);
 
 // Base64 text form used by the type's text input/output ("recsys:" prefix).
 // Length of the text form of a model of `size` bytes (without a terminating NUL).

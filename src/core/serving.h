@@ -119,12 +119,43 @@ namespace recsys {
 // ||[y_i, b_i]|| when the model has item biases (score = [x, 1] . [y_i, b_i]), with the
 // factors and biases copied in that order. Built once per model (a sort and a copy of
 // the item factors) and shared by every batch of a recommend_all call.
+// A column of an ItemOrder: its own vector, or (borrow) read-only memory owned by someone
+// else (the shared model store's mapped file), read through the same const accessors.
+template <class T>
+class OrderColumn {
+ public:
+  size_t size() const { return ext_ ? n_ : v_.size(); }
+  bool empty() const { return size() == 0; }
+  const T* data() const { return ext_ ? ext_ : v_.data(); }
+  const T& operator[](size_t i) const { return data()[i]; }
+  // Writers (build_item_order) work on owned columns only.
+  T* data() { return v_.data(); }
+  T& operator[](size_t i) { return v_[i]; }
+  typename std::vector<T>::iterator begin() { return v_.begin(); }
+  typename std::vector<T>::iterator end() { return v_.end(); }
+  void resize(size_t n) { drop_borrow(); v_.resize(n); }
+  void assign(size_t n, T value) { drop_borrow(); v_.assign(n, value); }
+  // Reads n values at p from now on (p must outlive this column's use).
+  void borrow(const T* p, size_t n) {
+    std::vector<T>().swap(v_);
+    ext_ = n ? p : nullptr;
+    n_ = n;
+  }
+  bool borrowed() const { return ext_ != nullptr; }
+
+ private:
+  void drop_borrow() { ext_ = nullptr; n_ = 0; }
+  std::vector<T> v_;
+  const T* ext_ = nullptr;
+  size_t n_ = 0;
+};
+
 struct ItemOrder {
-  std::vector<int32_t> item;      // position -> item index
-  std::vector<int32_t> position;  // item index -> position
-  std::vector<float> factors;  // the item factors, row-major, in that order (empty when not copied)
-  std::vector<float> bias;     // the item biases in that order (empty without biases)
-  std::vector<float> bound;    // the norms above in that order (non-increasing)
+  OrderColumn<int32_t> item;      // position -> item index
+  OrderColumn<int32_t> position;  // item index -> position
+  OrderColumn<float> factors;  // the item factors, row-major, in that order (empty when not copied)
+  OrderColumn<float> bias;     // the item biases in that order (empty without biases)
+  OrderColumn<float> bound;    // the norms above in that order (non-increasing)
 };
 // copy_factors = false keeps 12 bytes per item instead of also copying the factors
 // (for large catalogues under a tight cache): rows are then read in place, by index.

@@ -112,7 +112,7 @@ int read_history(FunctionCallInfo fcinfo, const char* fn, int items_arg, int wei
 
 // Y^T Y for an ALS model: the cache's, else computed for this call.
 const double* gram_for(const ModelView& m, LiveBuffers* buf) {
-  if (const std::vector<double>* g = cached_item_gram(m)) return g->data();
+  if (const double* g = cached_item_gram(m)) return g;
   recsys_guard([&] { buf->gram = recsys::item_gram(m.item_factors(), m.n_items(), m.factors()); });
   return buf->gram.data();
 }

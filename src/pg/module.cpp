@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "parallel.h"
+#include "store.h"
 
 extern "C" {
 #include "utils/guc.h"
@@ -102,6 +103,17 @@ void _PG_init(void) {
                           "Memory for detoasted models kept by each backend between calls (0 turns the cache off).",
                           "At most recsys.max_model_cache_size.", &recsys_pg::guc_cache_size_kb, 256 * 1024, 0,
                           INT_MAX, PGC_USERSET, GUC_UNIT_KB, check_cache_size, NULL, NULL);
+  DefineCustomIntVariable("recsys.shared_cache_size",
+                          "Disk and page-cache budget of the shared model store (pg_recsys_cache in the data "
+                          "directory), for the whole server (0 turns the store off: models are cached per backend).",
+                          "Only a superuser can change it; a session's setting applies to the files it builds.",
+                          &recsys_pg::guc_shared_cache_size_kb, 1024 * 1024, 0, INT_MAX, PGC_SUSET, GUC_UNIT_KB, NULL,
+                          NULL, NULL);
+  DefineCustomBoolVariable("recsys.shared_cache_verify",
+                           "Check every byte of a shared store file (the model's checksum) when a backend first maps it.",
+                           "Off: the file's header, sizes and the model's header are checked; the builder validated "
+                           "the whole model before writing. Only a superuser can change it.",
+                           &recsys_pg::guc_shared_cache_verify, false, PGC_SUSET, 0, NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
   MarkGUCPrefixReserved("recsys");
 #else

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "fold_in.h"
+#include "store.h"
 
 extern "C" {
 #include "access/detoast.h"
@@ -267,6 +268,7 @@ struct CacheEntry {
   int pins;                  // calls still reading this entry (never evicted while > 0)
   recsys::ItemOrder* order;  // C++ heap, built by cached_item_order; deleted on eviction
   std::vector<double>* gram;  // C++ heap, built by cached_item_gram; deleted on eviction
+  StoreMapping* mapping;      // the shared store's file when value points into it (else null)
 };
 
 constexpr int kMaxEntries = 16;
@@ -302,7 +304,12 @@ void pin_entry(CacheEntry* e) {
 void evict(int i) {
   CacheEntry* e = cache[i];
   Assert(e->pins == 0);
-  pfree(e->value);
+  if (e->mapping != nullptr) {
+    store_unmap(e->mapping);  // the value lives in the mapping
+    pfree(e->mapping);
+  } else {
+    pfree(e->value);
+  }
   delete e->order;  // vectors only: freeing them cannot throw
   delete e->gram;
   pfree(e);
@@ -348,6 +355,10 @@ struct varlena* cached_detoast(struct varlena* raw) {
         e->extinfo == extinfo) {
       e->last_used = ++cache_clock;
       pin_entry(e);
+      if (e->mapping != nullptr) {
+        store_count_local_hit();
+        store_touch(e->mapping);
+      }
       return e->value;
     }
   }
@@ -369,12 +380,25 @@ struct varlena* cached_detoast(struct varlena* raw) {
     evict(victim);
   }
   if (cache_count == kMaxEntries) return detoast_attr(raw);
-  MemoryContext old = MemoryContextSwitchTo(cache_context);
-  struct varlena* value = detoast_attr(raw);
-  CacheEntry* e = static_cast<CacheEntry*>(palloc0(sizeof(CacheEntry)));
-  MemoryContextSwitchTo(old);
-  *e = CacheEntry{ext.va_toastrelid, ext.va_valueid, ext.va_rawsize, extinfo, value, VARSIZE(value),
-                  ++cache_clock, 0, nullptr, nullptr};
+  // The shared store's mapping of the model, else a copy of this backend's own.
+  StoreMapping* mapping = static_cast<StoreMapping*>(MemoryContextAllocZero(cache_context, sizeof(StoreMapping)));
+  mapping->fd = -1;
+  struct varlena* value;
+  Size bytes;
+  if (store_map(raw, mapping)) {
+    value = reinterpret_cast<struct varlena*>(const_cast<uint8_t*>(mapping->view->model.base));
+    bytes = mapping->length;
+  } else {
+    pfree(mapping);
+    mapping = nullptr;
+    MemoryContext old = MemoryContextSwitchTo(cache_context);
+    value = detoast_attr(raw);
+    MemoryContextSwitchTo(old);
+    bytes = VARSIZE(value);
+  }
+  CacheEntry* e = static_cast<CacheEntry*>(MemoryContextAllocZero(cache_context, sizeof(CacheEntry)));
+  *e = CacheEntry{ext.va_toastrelid, ext.va_valueid, ext.va_rawsize, extinfo, value, bytes,
+                  ++cache_clock, 0, nullptr, nullptr, mapping};
   cache[cache_count++] = e;
   pin_entry(e);
   return value;
@@ -413,6 +437,7 @@ const recsys::ItemOrder* cached_item_order(const recsys::ModelView& m) {
   for (int i = 0; i < cache_count; ++i) {
     CacheEntry& e = *cache[i];
     if (reinterpret_cast<const uint8_t*>(e.value) != m.base) continue;
+    if (e.mapping != nullptr && e.mapping->view->has_order) return &e.mapping->view->order;
     if (e.order == nullptr) {
       // A copy of the item factors in norm order makes the pruned scans sequential; when it
       // would not fit in recsys.model_cache_size next to the model, only the order is kept
@@ -435,11 +460,12 @@ const recsys::ItemOrder* cached_item_order(const recsys::ModelView& m) {
   return nullptr;
 }
 
-const std::vector<double>* cached_item_gram(const recsys::ModelView& m) {
+const double* cached_item_gram(const recsys::ModelView& m) {
   if (m.item_factors() == nullptr || m.factors() == 0) return nullptr;
   for (int i = 0; i < cache_count; ++i) {
     CacheEntry& e = *cache[i];
     if (reinterpret_cast<const uint8_t*>(e.value) != m.base) continue;
+    if (e.mapping != nullptr && e.mapping->view->gram != nullptr) return e.mapping->view->gram;
     if (e.gram == nullptr) {
       std::vector<double>* built = nullptr;
       recsys_guard([&] {
@@ -450,7 +476,7 @@ const std::vector<double>* cached_item_gram(const recsys::ModelView& m) {
       e.gram = built;
       e.bytes += built->size() * sizeof(double);
     }
-    return e.gram;
+    return e.gram->data();
   }
   return nullptr;
 }

@@ -52,8 +52,10 @@ void check_output_type(const recsys::KeyDictionary& dict, Oid model_type, Oid ta
 // Readable form of an ID argument for error messages.
 char* key_arg_text(Datum value, Oid type);
 
-// The model argument, opened. Large (TOASTed) models are detoasted once per backend and
-// kept in a cache keyed by their TOAST pointer; inline models are read in place.
+// The model argument, opened. Large (TOASTed) models are mapped from the shared model
+// store (store.h: one copy per server), or when it does not serve them detoasted once
+// per backend; either way kept in this backend's cache keyed by their TOAST pointer.
+// Inline models are read in place.
 recsys::ModelView model_arg(FunctionCallInfo fcinfo, int argno);
 // The items of a cached factor model in decreasing-norm order (recsys::ItemOrder), built
 // on first use and kept with the cache entry, for the pruned top-k of recommend; null for
@@ -61,7 +63,7 @@ recsys::ModelView model_arg(FunctionCallInfo fcinfo, int argno);
 const recsys::ItemOrder* cached_item_order(const recsys::ModelView& m);
 // Y^T Y of a cached ALS model's item factors (f x f doubles, recsys::item_gram), built on
 // first use and kept with the cache entry, for fold-in; null outside the cache.
-const std::vector<double>* cached_item_gram(const recsys::ModelView& m);
+const double* cached_item_gram(const recsys::ModelView& m);
 
 // The model's parameters section as jsonb, parsed by PostgreSQL's own reader (text that
 // is not valid in the database's encoding is an error).
