@@ -442,6 +442,31 @@ CREATE FUNCTION recsys_internal.checked_select(query text, caller text) RETURNS 
 COMMENT ON FUNCTION recsys_internal.checked_select(text, text) IS
   'The text of query if it is exactly one SELECT (or VALUES/TABLE) that writes nothing; an error naming caller otherwise';
 
+-- The checked query of cross_validate / tune as a temporary table of (u, i, r) rows,
+-- evaluated under the caller's search_path (the only thing that runs with it); an error
+-- of the query is reported as the caller's, named by fn.
+CREATE FUNCTION recsys_internal.materialize_query(checked_query text, tmp text, fn text, caller_search_path text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $materialize$
+DECLARE
+  msg text;
+  state text;
+BEGIN
+  PERFORM set_config('search_path', caller_search_path, true);
+  EXECUTE format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT q.u, q.i, q.r FROM (%s%s%s) AS q(u, i, r)',
+                 tmp, E'\n', checked_query, E'\n');
+  PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
+  RAISE EXCEPTION '%: the query failed: %', fn, msg USING ERRCODE = state,
+    HINT = 'The query must be one SELECT whose first three columns are user, item and rating (or weight).';
+END
+$materialize$;
+COMMENT ON FUNCTION recsys_internal.materialize_query(text, text, text, text) IS
+  'Support function of cross_validate and tune: their checked query as a temporary table, run under the caller''s search_path';
+
 -- The body of cross_validate: its search_path is pinned (no operator or function of
 -- another schema can be planted into it); the caller's query alone runs under the
 -- caller's search_path, once, into a temporary table with a name no one else uses.
@@ -527,16 +552,7 @@ BEGIN
   user_query := recsys_internal.checked_select(query, 'cross_validate');
   -- A name of our own: never an existing table of the session's.
   tmp := format('recsys_cv_%s_%s', pg_backend_pid(), md5(clock_timestamp()::text || random()::text));
-  BEGIN
-    PERFORM set_config('search_path', caller_search_path, true);
-    EXECUTE format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT q.u, q.i, q.r FROM (%s%s%s) AS q(u, i, r)',
-                   tmp, E'\n', user_query, E'\n');
-    PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
-  EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
-    RAISE EXCEPTION 'cross_validate: the query failed: %', msg USING ERRCODE = state,
-      HINT = 'The query must be one SELECT whose first three columns are user, item and rating (or weight).';
-  END;
+  PERFORM recsys_internal.materialize_query(user_query, tmp, 'cross_validate', caller_search_path);
   EXECUTE format('ALTER TABLE pg_temp.%I ALTER COLUMN r TYPE double precision, ADD COLUMN fold integer', tmp);
   EXECUTE format('UPDATE pg_temp.%I SET fold = floor(@extschema@.split_hash($1, u, i) * $2)::integer', tmp)
     USING seed, folds;
@@ -1964,16 +1980,7 @@ BEGIN
   -- One SELECT, nothing else; it runs once, under the caller's search_path.
   user_query := recsys_internal.checked_select(query, 'tune');
   tmp := format('recsys_tune_%s_%s', pg_backend_pid(), md5(clock_timestamp()::text || random()::text));
-  BEGIN
-    PERFORM set_config('search_path', caller_search_path, true);
-    EXECUTE format('CREATE TEMP TABLE %I ON COMMIT DROP AS SELECT q.u, q.i, q.r FROM (%s%s%s) AS q(u, i, r)',
-                   tmp, E'\n', user_query, E'\n');
-    PERFORM set_config('search_path', 'pg_catalog, pg_temp', true);
-  EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, state = RETURNED_SQLSTATE;
-    RAISE EXCEPTION 'tune: the query failed: %', msg USING ERRCODE = state,
-      HINT = 'The query must be one SELECT whose first three columns are user, item and rating (or weight).';
-  END;
+  PERFORM recsys_internal.materialize_query(user_query, tmp, 'tune', caller_search_path);
   EXECUTE format('ALTER TABLE pg_temp.%I ALTER COLUMN r TYPE double precision, ADD COLUMN valid boolean', tmp);
   EXECUTE format('UPDATE pg_temp.%I SET valid = @extschema@.split_hash($1, u, i) < $2', tmp)
     USING seed, validation_fraction;
